@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install front-end assets from npm and copy the files the web UI serves into static/vendor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm install --no-audit --no-fund --silent
+dest=src/shoal/web/static/vendor
+mkdir -p "$dest"
+cp node_modules/htmx.org/dist/htmx.min.js "$dest/"

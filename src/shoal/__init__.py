@@ -1,0 +1,1 @@
+"""Shoal: multi-cluster Kubernetes management platform."""
