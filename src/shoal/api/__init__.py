@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API routes, error rendering, auth dependencies, metrics."""

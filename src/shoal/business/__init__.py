@@ -1,0 +1,1 @@
+"""The business directory (the CMDB of R2): which businesses exist and who maintains them."""

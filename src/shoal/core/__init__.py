@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every layer uses: configuration, errors, i18n, security."""

@@ -1,0 +1,104 @@
+"""Typed settings read from ``SHOAL_*`` environment variables.
+
+The server, the worker, the CLI's server-side commands and the tests all build a
+:class:`Settings` once and pass the groups they need explicitly; nothing reads the
+environment after start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AuthSettings", "BusinessSettings", "Settings", "load_settings"]
+
+
+class AuthSettings(BaseModel):
+    """How long credentials live."""
+
+    session_hours: int = Field(12, description="Lifetime of a web login session, in hours.")
+    default_token_days: int = Field(90, description="Expiry of API tokens created without --expires.")
+
+
+class BusinessSettings(BaseModel):
+    """Where the business directory (CMDB of R2) comes from."""
+
+    directory: str = Field("builtin", description="'builtin' or 'bkcmdb'.")
+    cmdb_url: str = Field("", description="Base URL of BK-CMDB's API when directory is 'bkcmdb'.")
+    cmdb_app_code: str = Field("shoal", description="bk_app_code sent to BK-CMDB.")
+    cmdb_app_secret: str = Field("", description="bk_app_secret sent to BK-CMDB.")
+    cmdb_timeout: float = Field(10.0, description="Seconds to wait for BK-CMDB before giving up.")
+
+
+class Settings(BaseSettings):
+    """All of Shoal's configuration; each field maps to ``SHOAL_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOAL_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="SQLite file, secret key, admin password.")
+    database_url: str = Field("", description="SQLAlchemy URL; default SQLite in the data dir.")
+    listen: str = Field("127.0.0.1:8080", description="host:port the server listens on.")
+    secret_key: str = Field("", description="Key for secrets at rest; generated into the data dir if unset.")
+    admin_password: str = Field("", description="Password of the first admin (only on an empty database).")
+    admin_token: str = Field("", description="API token of the first admin (only on an empty database).")
+    public_url: str = Field("", description="URL users reach the server at (for kubeconfigs, links).")
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_json: bool = Field(True, description="Emit logs as JSON lines.")
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    business: BusinessSettings = Field(default_factory=BusinessSettings)  # type: ignore[arg-type]
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"SHOAL_LISTEN must be host:port, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'shoal.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.listen}"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 before any byte is written, so no reader sees it open."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file readable by the owner only (replacing an old one)."""
+    path.unlink(missing_ok=True)
+    _write_private(path, text)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment, create the data dir and make sure a secret key exists."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        key_file = settings.data_dir / "secret-key"
+        if not key_file.exists():
+            write_private(key_file, secrets.token_urlsafe(32))
+        settings.secret_key = key_file.read_text().strip()
+    return settings

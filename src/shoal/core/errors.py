@@ -1,0 +1,95 @@
+"""Shoal's one domain error hierarchy.
+
+Every failure a user can cause or meet is one of these; routes, pages, the CLI
+and websockets map them to their medium in one place each (``api.problems``).
+Library exceptions are translated at the boundary with ``raise ... from e``.
+
+    ShoalError                 base: code, message key, params, hint key
+    ├── Invalid                400  the request is malformed or a value is wrong
+    ├── Unauthenticated        401  no or bad credentials
+    ├── PermissionDenied       403  authenticated, but lacks the right
+    ├── NotFound               404  the named thing does not exist (or is hidden)
+    ├── Conflict               409  the state of things forbids it now
+    └── Unprocessable          422  well-formed but semantically unacceptable
+
+Messages are keys into ``core.messages``; the text is chosen per language when
+the error is rendered, so the same error reads well in zh-CN and en.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "Conflict",
+    "Invalid",
+    "NotFound",
+    "PermissionDenied",
+    "ShoalError",
+    "Unauthenticated",
+    "Unprocessable",
+]
+
+
+class ShoalError(Exception):
+    """A failure with a stable code, a localisable message and a hint on what to do."""
+
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None = None,
+        hint: str | None = None,
+        field: str | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message_key = message
+        self.code = error_code or message
+        self.hint_key = hint
+        self.field = field
+        self.params = params
+
+    def __str__(self) -> str:
+        from shoal.core.i18n import translate
+
+        return translate(self.message_key, "en", **self.params)
+
+
+class Invalid(ShoalError):
+    """The request is malformed or a value is wrong."""
+
+    status = 400
+
+
+class Unauthenticated(ShoalError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+    status = 401
+
+
+class PermissionDenied(ShoalError):
+    """The caller is known but lacks the right for this action."""
+
+    status = 403
+
+
+class NotFound(ShoalError):
+    """The thing named does not exist (or the caller may not know it does)."""
+
+    status = 404
+
+
+class Conflict(ShoalError):
+    """The current state forbids the change (duplicate, bound, in use)."""
+
+    status = 409
+
+
+class Unprocessable(ShoalError):
+    """Well-formed input that fails validation."""
+
+    status = 422

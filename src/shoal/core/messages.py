@@ -1,0 +1,100 @@
+"""The message catalogue: key -> (English, 简体中文).
+
+Keys are stable API: ``error.*`` become problem ``message`` texts, ``hint.*``
+their ``hint``; ``ui.*`` label the web pages. The zh-CN labels reuse the brief's
+own words (启用容器服务, 查看帮助, 申请权限 …). A test checks every key used in
+the code exists here with both languages.
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # -- generic / HTTP ---------------------------------------------------------
+    "error.internal": ("An internal error occurred; the operators have been notified (request {request_id}).",
+                       "服务内部错误，已记录（请求 {request_id}）。"),
+    "error.not_found_route": ("No such API path: {path}.", "不存在的接口路径：{path}。"),
+    "error.method_not_allowed": ("Method {method} is not allowed here.", "此处不支持 {method} 方法。"),
+    "error.validation": ("The request is invalid: {detail}.", "请求参数不正确：{detail}。"),
+    "hint.validation": ("Check the fields named above and send the request again.",
+                        "请检查上面指出的字段后重新提交。"),
+    "error.csrf": ("The form has expired or did not come from Shoal (CSRF check failed).",
+                   "表单已失效或不是来自本站（CSRF 校验失败）。"),
+    "hint.csrf": ("Reload the page and try again.", "请刷新页面后重试。"),
+    # -- authentication -----------------------------------------------------------
+    "error.unauthenticated": ("Sign in first: no credentials were sent.", "请先登录：请求未携带身份凭证。"),
+    "hint.unauthenticated": ("Send 'Authorization: Bearer <token>' or log in with 'shoal login'.",
+                             "请携带 'Authorization: Bearer <令牌>'，或执行 'shoal login' 登录。"),
+    "error.bad_login": ("Wrong username or password.", "用户名或密码错误。"),
+    "error.bad_token": ("The token is not valid.", "令牌无效。"),
+    "error.token_revoked": ("The token has been revoked.", "令牌已被吊销。"),
+    "error.token_expired": ("The token has expired.", "令牌已过期。"),
+    "hint.new_token": ("Create a new token with 'shoal token create' or log in again.",
+                       "请用 'shoal token create' 新建令牌或重新登录。"),
+    "error.user_inactive": ("This account is disabled.", "该账号已被停用。"),
+    "error.token_not_found": ("Token {id} does not exist.", "令牌 {id} 不存在。"),
+    "error.bad_duration": ("'{value}' is not a duration.", "'{value}' 不是有效的时长。"),
+    "hint.duration": ("Use a number and a unit: 12h, 30d, 2w, 1y, or 'never'.",
+                      "请写数字加单位：12h、30d、2w、1y，或 'never'（永不过期）。"),
+    # -- users ----------------------------------------------------------------------
+    "error.bad_username": ("'{value}' is not a valid username.", "'{value}' 不是合法的用户名。"),
+    "hint.username": ("2–64 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter.",
+                      "2–64 个字符：小写字母、数字、'.'、'_' 或 '-'，以字母开头。"),
+    "error.password_short": ("The password must have at least {min} characters.", "密码至少需要 {min} 个字符。"),
+    "error.user_exists": ("User '{name}' already exists.", "用户 '{name}' 已存在。"),
+    "error.user_not_found": ("User '{name}' does not exist.", "用户 '{name}' 不存在。"),
+    "error.unknown_users": ("These users do not exist: {names}.", "以下用户不存在：{names}。"),
+    "hint.create_user_first": ("Create them first with 'shoal user create'.", "请先用 'shoal user create' 创建这些用户。"),
+    # -- permissions ------------------------------------------------------------------
+    "error.permission_denied": ("You lack the right '{action}' {target}.", "您没有权限 '{action}' {target}。"),
+    "hint.apply_permission": ("Apply for a role in the project (申请权限); a project manager or an admin approves it.",
+                              "请申请项目角色（申请权限），由项目管理员或平台管理员审批。"),
+    "error.self_approve": ("You cannot decide your own request.", "不能审批自己提交的申请。"),
+    # -- projects ---------------------------------------------------------------------------
+    "error.project_not_found": ("Project '{code}' does not exist.", "项目 '{code}' 不存在。"),
+    "error.project_exists": ("A project with code '{code}' already exists.", "项目英文名 '{code}' 已被使用。"),
+    "error.project_code": ("'{value}' is not a valid project code.", "'{value}' 不是合法的项目英文名。"),
+    "hint.project_code": ("2–32 characters: lowercase letters, digits and '-', starting with a letter.",
+                          "2–32 个字符：小写字母、数字和 '-'，以字母开头。"),
+    "error.project_name": ("The project name must have 2–64 characters.", "项目名称需为 2–64 个字符。"),
+    "error.description_long": ("The description may have at most {max} characters.", "描述最多 {max} 个字符。"),
+    "error.bad_role": ("'{value}' is not a role: use viewer, developer or manager.",
+                       "'{value}' 不是有效角色：可选 viewer、developer、manager。"),
+    "error.member_not_found": ("'{name}' is not a member of project '{code}'.", "'{name}' 不是项目 '{code}' 的成员。"),
+    "error.last_manager": ("'{code}' would have no manager left.", "项目 '{code}' 将没有管理员。"),
+    "hint.last_manager": ("Make someone else a manager first.", "请先将其他成员设为管理员。"),
+    "error.project_not_enabled": ("Project '{code}' has not enabled the container service.",
+                                  "项目 '{code}' 尚未启用容器服务。"),
+    # -- business / enabling ------------------------------------------------------------
+    "error.business_not_found": ("Business {id} does not exist in the business directory.",
+                                 "业务 {id} 在配置平台中不存在。"),
+    "hint.business_not_found": ("Choose one of the businesses listed on the enable page.",
+                                "请从启用页面列出的业务中选择。"),
+    "error.business_exists": ("Business {id} already exists.", "业务 {id} 已存在。"),
+    "error.business_id": ("'{value}' is not a valid business id (a positive integer).", "'{value}' 不是合法的业务 ID（正整数）。"),
+    "error.business_name": ("The business name must have 1–128 characters.", "业务名称需为 1–128 个字符。"),
+    "error.business_readonly": ("Businesses come from BK-CMDB here; change them there.",
+                                "业务来自蓝鲸配置平台，请在配置平台中修改。"),
+    "error.not_maintainer": ("You do not maintain business {id} ({name}), so you cannot bind a project to it.",
+                             "您不是业务 {id}（{name}）的运维人员，无法绑定该业务。"),
+    "hint.apply_business": ("Apply for the business right (申请权限); an admin approves it.",
+                            "请申请业务权限（申请权限），由平台管理员审批。"),
+    "error.rebind_with_clusters": ("Project '{code}' already has {count} cluster(s); it cannot be bound to another business.",
+                                   "项目 '{code}' 下已有 {count} 个集群，不能更换绑定的业务。"),
+    "hint.rebind": ("Remove or move the clusters first.", "请先删除或迁移这些集群。"),
+    "error.cmdb_unavailable": ("The business directory (BK-CMDB) could not be read: {reason}.",
+                               "无法读取配置平台（BK-CMDB）的业务：{reason}。"),
+    "hint.cmdb": ("Check SHOAL_BUSINESS__CMDB_URL and the app code/secret, or try again later.",
+                  "请检查 SHOAL_BUSINESS__CMDB_URL 与应用凭证，或稍后重试。"),
+    # -- permission requests ------------------------------------------------------------
+    "error.reason_length": ("Give a reason of {min}–{max} characters.", "请填写 {min}–{max} 个字符的申请理由。"),
+    "error.bad_request_kind": ("'{value}' is not a request kind: use business or project_role.",
+                               "'{value}' 不是有效的申请类型：可选 business 或 project_role。"),
+    "error.request_needs_project_role": ("A project role request needs a project and a role.",
+                                         "申请项目角色需要指定项目和角色。"),
+    "error.request_needs_business": ("A business request needs a business id.", "申请业务权限需要指定业务 ID。"),
+    "error.already_has_role": ("You already are {role} in '{code}'.", "您在项目 '{code}' 中已是 {role}。"),
+    "error.already_maintainer": ("You already have the right on business {id}.", "您已拥有业务 {id} 的权限。"),
+    "error.request_pending": ("You already have a pending request (#{id}) for this.", "您已有待审批的相同申请（#{id}）。"),
+    "error.request_not_found": ("Request #{id} does not exist.", "申请 #{id} 不存在。"),
+    "error.request_decided": ("Request #{id} is already {status}.", "申请 #{id} 已处理（{status}）。"),
+}

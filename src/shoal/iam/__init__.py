@@ -1,0 +1,1 @@
+"""Identity and access: accounts, tokens, sessions, roles and the one authorisation function."""

@@ -1,0 +1,257 @@
+"""Users, API tokens and web sessions.
+
+Called by the API's auth dependency (every request resolves a token here), by
+the login page, by the CLI's server-side commands and by start-up bootstrap.
+Tokens are stored as SHA-256 digests; the plaintext is returned once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoal.audit import service as audit
+from shoal.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from shoal.core.security import hash_password, hash_token, new_token, verify_password
+from shoal.iam.authz import Action, Principal, Role, require
+from shoal.store.models import ApiToken, Project, ProjectMember, User
+from shoal.store.types import utcnow
+
+__all__ = [
+    "USERNAME_RE",
+    "Bootstrap",
+    "authenticate_password",
+    "bootstrap_admin",
+    "create_token",
+    "create_user",
+    "get_user",
+    "list_tokens",
+    "list_users",
+    "load_principal",
+    "parse_duration",
+    "resolve_token",
+    "revoke_token",
+]
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+MIN_PASSWORD = 8
+TOKEN_KINDS = ("api", "session")
+_DURATION_RE = re.compile(r"^(\d+)([hdwy])$")
+_DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
+                   "y": timedelta(days=365)}
+# Last-used stamps are advisory; rewriting them at most once a minute keeps reads write-free.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """Parse ``30d``, ``12h``, ``2w``, ``1y``; ``never`` gives None (no expiry)."""
+    if text.strip().lower() in ("never", "0"):
+        return None
+    match = _DURATION_RE.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise Invalid("error.bad_duration", hint="hint.duration", field="expires", value=text)
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _check_username(username: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise Invalid("error.bad_username", hint="hint.username", field="username", value=username)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid("error.password_short", field="password", min=MIN_PASSWORD)
+
+
+async def get_user(session: AsyncSession, username: str) -> User:
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("error.user_not_found", name=username)
+    return user
+
+
+async def list_users(session: AsyncSession, actor: Principal) -> list[User]:
+    require(actor, Action.USER_MANAGE)
+    return list((await session.scalars(select(User).order_by(User.username))).all())
+
+
+async def _insert_user(
+    session: AsyncSession, username: str, password: str | None, *, is_admin: bool, display_name: str = ""
+) -> User:
+    _check_username(username)
+    if password is not None:
+        _check_password(password)
+    if await session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict("error.user_exists", name=username)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password) if password else None,
+        is_admin=is_admin,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_user(
+    session: AsyncSession,
+    actor: Principal,
+    username: str,
+    password: str | None,
+    *,
+    is_admin: bool = False,
+    display_name: str = "",
+) -> User:
+    require(actor, Action.USER_MANAGE)
+    user = await _insert_user(session, username, password, is_admin=is_admin, display_name=display_name)
+    await audit.record(session, actor, "user.create", target_type="user", target_id=username,
+                       detail={"admin": is_admin})
+    return user
+
+
+async def authenticate_password(session: AsyncSession, username: str, password: str) -> User:
+    """Check a password; the error never says which of name or password was wrong."""
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active or not user.password_hash:
+        raise Unauthenticated("error.bad_login")
+    if not verify_password(user.password_hash, password):
+        raise Unauthenticated("error.bad_login")
+    return user
+
+
+async def _insert_token(
+    session: AsyncSession, user: User, *, kind: str, name: str, expires_in: timedelta | None,
+    created_by: str, plaintext: str | None = None,
+) -> tuple[ApiToken, str]:
+    token = plaintext or new_token()
+    row = ApiToken(
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=hash_token(token),
+        created_by=created_by,
+        expires_at=utcnow() + expires_in if expires_in else None,
+    )
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def create_token(
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    username: str | None = None,
+    name: str = "",
+    expires_in: timedelta | None = None,
+) -> tuple[ApiToken, str]:
+    """Mint an API token for the actor, or (admins only) for another user."""
+    target = username or actor.username
+    if target != actor.username:
+        require(actor, Action.USER_MANAGE)
+    user = await get_user(session, target)
+    row, token = await _insert_token(
+        session, user, kind="api", name=name[:128], expires_in=expires_in, created_by=actor.username
+    )
+    await audit.record(session, actor, "token.create", target_type="token", target_id=str(row.id),
+                       detail={"user": target, "name": row.name})
+    return row, token
+
+
+async def create_session(session: AsyncSession, user: User, hours: int) -> str:
+    _, token = await _insert_token(
+        session, user, kind="session", name="web", expires_in=timedelta(hours=hours), created_by=user.username
+    )
+    return token
+
+
+async def end_session(session: AsyncSession, token: str) -> None:
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+async def resolve_token(session: AsyncSession, token: str, kinds: tuple[str, ...] = ("api",)) -> User:
+    """Return the active user a bearer token belongs to, or raise Unauthenticated."""
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    now = utcnow()
+    if row is None or row.kind not in kinds:
+        raise Unauthenticated("error.bad_token")
+    if row.revoked_at is not None:
+        raise Unauthenticated("error.token_revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("error.token_expired")
+    if not row.user.is_active:
+        raise Unauthenticated("error.user_inactive")
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_GRANULARITY:
+        row.last_used_at = now
+    return row.user
+
+
+async def list_tokens(session: AsyncSession, actor: Principal, username: str | None = None) -> list[ApiToken]:
+    target = username or actor.username
+    if target != actor.username:
+        require(actor, Action.USER_MANAGE)
+    user = await get_user(session, target)
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "api").order_by(ApiToken.id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def revoke_token(session: AsyncSession, actor: Principal, token_id: int) -> ApiToken:
+    row = await session.get(ApiToken, token_id)
+    if row is None or row.kind != "api":
+        raise NotFound("error.token_not_found", id=token_id)
+    if row.user_id != actor.user_id and not actor.is_admin:
+        raise PermissionDenied("error.permission_denied", action=Action.USER_MANAGE.value, target="")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    await audit.record(session, actor, "token.revoke", target_type="token", target_id=str(token_id),
+                       detail={"user": row.user.username})
+    return row
+
+
+async def load_principal(session: AsyncSession, user: User, *, via: str = "api", source: str = "") -> Principal:
+    rows = await session.execute(
+        select(Project.code, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.user_id == user.id)
+    )
+    roles = {code: Role(role) for code, role in rows.all()}
+    return Principal(user_id=user.id, username=user.username, is_admin=user.is_admin, roles=roles,
+                     via=via, source=source)
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What the first start created, so the caller can tell the operator once."""
+
+    username: str
+    password: str | None
+    password_generated: bool
+
+
+async def bootstrap_admin(
+    session: AsyncSession, *, password: str = "", token: str = ""
+) -> Bootstrap | None:
+    """Create the first admin on an empty database; do nothing if any user exists."""
+    if (await session.scalar(select(func.count()).select_from(User))) != 0:
+        return None
+    generated = not password
+    password = password or secrets.token_urlsafe(12)
+    user = await _insert_user(session, "admin", password, is_admin=True, display_name="Administrator")
+    if token:
+        await _insert_token(session, user, kind="api", name="bootstrap", expires_in=None,
+                            created_by="bootstrap", plaintext=token)
+    await audit.record(session, None, "user.bootstrap", target_type="user", target_id="admin",
+                       username="system")
+    return Bootstrap(username="admin", password=password, password_generated=generated)
+
+
+def is_expired(row: ApiToken, now: datetime | None = None) -> bool:
+    return row.expires_at is not None and row.expires_at <= (now or utcnow())

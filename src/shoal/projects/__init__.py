@@ -1,0 +1,1 @@
+"""Projects, their members and enabling the container service (R1–R4)."""

@@ -1,0 +1,52 @@
+"""Start-up of ``shoal server``: migrate, bootstrap the first admin, serve.
+
+Kept apart from the CLI so tests and ``make demo`` can prepare a context the
+same way the real server does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from shoal.context import AppContext, build_context
+from shoal.core.config import Settings, write_private
+from shoal.iam.accounts import Bootstrap, bootstrap_admin
+from shoal.store.migrate import upgrade_async
+
+__all__ = ["prepare", "serve"]
+
+log = logging.getLogger("shoal.server")
+PASSWORD_FILE = "initial-admin-password"
+
+
+async def prepare(settings: Settings) -> tuple[AppContext, Bootstrap | None]:
+    """Apply migrations and create the first admin on an empty database."""
+    await upgrade_async(settings.effective_database_url)
+    ctx = build_context(settings)
+    async with ctx.db.session() as session:
+        created = await bootstrap_admin(session, password=settings.admin_password, token=settings.admin_token)
+    if created is not None and created.password_generated and created.password:
+        write_private(settings.data_dir / PASSWORD_FILE, created.password + "\n")
+    return ctx, created
+
+
+def announce(settings: Settings, created: Bootstrap | None) -> None:
+    """Tell the operator, once, how to log in for the first time."""
+    if created is None:
+        return
+    if created.password_generated:
+        print(f"First start: created user 'admin' with password: {created.password}")
+        print(f"(also written to {settings.data_dir / PASSWORD_FILE}, readable by you only)")
+    else:
+        print("First start: created user 'admin' with the password from SHOAL_ADMIN_PASSWORD")
+
+
+def serve(settings: Settings, ctx: AppContext) -> None:
+    from shoal.api.app import create_app
+
+    app = create_app(ctx)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            proxy_headers=True, ws_ping_interval=10)
+    uvicorn.Server(config).run()

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real database (SQLite, and PostgreSQL started by the tests), the app, clients.
+
+``db_url`` is parametrised over both backends for every test that asks for it,
+so the same suite runs on SQLite and on a real PostgreSQL 15.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shoal.api.app import create_app
+from shoal.context import AppContext, build_context
+from shoal.core.config import Settings, load_settings
+from shoal.iam.accounts import bootstrap_admin
+from shoal.store.migrate import upgrade
+from tests.support.postgres import PostgresServer
+
+ADMIN_TOKEN = "shoal_test-admin-token-0123456789abcdef"
+ADMIN_PASSWORD = "admin-password-123"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'shoal.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key")
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
+    context = build_context(settings)
+    async with context.db.session() as session:
+        await bootstrap_admin(session, password=ADMIN_PASSWORD, token=ADMIN_TOKEN)
+    try:
+        yield context
+    finally:
+        await context.db.dispose()
+
+
+@pytest.fixture
+async def client(ctx: AppContext) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process (no token set)."""
+    app = create_app(ctx, with_web=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shoal.test") as c:
+        yield c
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    return asyncio.DefaultEventLoopPolicy()

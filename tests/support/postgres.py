@@ -1,0 +1,70 @@
+"""A throwaway PostgreSQL 15 server in a temporary directory, for the test session.
+
+``initdb`` refuses to run as root, so when the tests run as root (sessions and
+CI do) the server runs as the ``postgres`` user in a directory it owns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+__all__ = ["PostgresServer"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _find(binary: str) -> str:
+    for candidate in (shutil.which(binary), f"/usr/local/bin/{binary}", *sorted(
+            Path("/usr/lib/postgresql").glob(f"*/bin/{binary}"), reverse=True)):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise RuntimeError(f"PostgreSQL binary {binary!r} not found (PostgreSQL 15 is expected on the image)")
+
+
+class PostgresServer:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = _free_port()
+        self.data = base / "data"
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if self._as_root:
+            shutil.chown(self.base, "postgres")
+            self.base.chmod(0o755)
+            for parent in self.base.parents:
+                if parent == Path("/"):
+                    break
+                parent.chmod(parent.stat().st_mode | 0o711)
+        self._run(_find("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(
+            _find("pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.base / "log"), "-o",
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run(_find("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def psql(self, sql: str) -> None:
+        self._run(_find("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", sql)
+
+    def create_database(self) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        self.psql(f"CREATE DATABASE {name}")
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
