@@ -1,0 +1,196 @@
+"""Client commands for projects, businesses, permission requests and the audit log."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from shoal.cli.client import ApiClient, out, output_json
+
+project_app = typer.Typer(no_args_is_help=True, help="Projects and enabling the container service.")
+member_app = typer.Typer(no_args_is_help=True, help="Project members.")
+business_app = typer.Typer(no_args_is_help=True, help="The business directory.")
+request_app = typer.Typer(no_args_is_help=True, help="Permission requests (申请权限).")
+
+OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+
+
+def _project_table(rows: list[dict[str, object]]) -> Table:
+    table = Table("CODE", "NAME", "ENABLED", "BUSINESS", "MANAGERS", "MY ROLE")
+    for p in rows:
+        business = f"{p['business_id']} {p['business_name']}" if p["business_id"] else ""
+        managers = p["managers"] if isinstance(p["managers"], list) else []
+        table.add_row(str(p["code"]), str(p["name"]), "yes" if p["enabled"] else "no", business,
+                      ", ".join(managers), str(p["my_role"] or ""))
+    return table
+
+
+@project_app.command("create")
+def project_create(
+    code: str = typer.Argument(..., help="Project code: lowercase letters, digits and '-'"),
+    name: str = typer.Option(..., "--name", help="Display name"),
+    description: str = typer.Option("", "--description"),
+) -> None:
+    """Create a project; you become its manager."""
+    body = ApiClient().post("/api/v1/projects", {"code": code, "name": name, "description": description})
+    typer.echo(f"created project {body['code']} ({body['name']})")
+
+
+@project_app.command("list")
+def project_list(search: str = typer.Option("", "--search"), limit: int = typer.Option(50, "--limit"),
+                 offset: int = typer.Option(0, "--offset"), output: str = OutputOpt) -> None:
+    """List the projects you may view."""
+    page = ApiClient().get("/api/v1/projects", search=search or None, limit=limit, offset=offset)
+    if output == "json":
+        output_json(page)
+        return
+    out.print(_project_table(page["items"]))
+    out.print(f"{len(page['items'])} of {page['total']}")
+
+
+@project_app.command("show")
+def project_show(code: str = typer.Argument(...), output: str = OutputOpt) -> None:
+    """Show a project and its binding."""
+    body = ApiClient().get(f"/api/v1/projects/{code}")
+    if output == "json":
+        output_json(body)
+        return
+    out.print(_project_table([body]))
+
+
+@project_app.command("enable")
+def project_enable(code: str = typer.Argument(...),
+                   business: int = typer.Option(..., "--business", help="Business id to bind")) -> None:
+    """Bind a business and enable the container service (启用容器服务)."""
+    body = ApiClient().post(f"/api/v1/projects/{code}/enable", {"business_id": business})
+    typer.echo(f"project {body['code']} enabled, bound to business {body['business_id']} ({body['business_name']})")
+
+
+@member_app.command("add")
+def member_add(code: str = typer.Argument(...), user: str = typer.Argument(...),
+               role: str = typer.Option(..., "--role", help="viewer, developer or manager")) -> None:
+    """Add a member to a project (or change their role)."""
+    ApiClient().post(f"/api/v1/projects/{code}/members", {"username": user, "role": role})
+    typer.echo(f"{user} is now {role} in {code}")
+
+
+@member_app.command("remove")
+def member_remove(code: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
+    """Remove a member from a project."""
+    ApiClient().delete(f"/api/v1/projects/{code}/members/{user}")
+    typer.echo(f"removed {user} from {code}")
+
+
+@member_app.command("list")
+def member_list(code: str = typer.Argument(...), output: str = OutputOpt) -> None:
+    """List project members."""
+    rows = ApiClient().get(f"/api/v1/projects/{code}/members")
+    if output == "json":
+        output_json(rows)
+        return
+    table = Table("USER", "ROLE")
+    for m in rows:
+        table.add_row(m["username"], m["role"])
+    out.print(table)
+
+
+@business_app.command("add")
+def business_add(business_id: int = typer.Argument(..., help="Business id (bk_biz_id)"),
+                 name: str = typer.Argument(...),
+                 maintainer: list[str] = typer.Option([], "--maintainer", help="A maintainer (repeatable)")) -> None:
+    """Add a business to the built-in directory (admins)."""
+    body = ApiClient().post("/api/v1/businesses", {"id": business_id, "name": name, "maintainers": maintainer})
+    typer.echo(f"added business {body['id']} ({body['name']}) maintained by {', '.join(body['maintainers']) or '-'}")
+
+
+@business_app.command("list")
+def business_list(output: str = OutputOpt) -> None:
+    """Businesses you maintain (all of them for admins)."""
+    body = ApiClient().get("/api/v1/businesses")
+    if output == "json":
+        output_json(body)
+        return
+    table = Table("ID", "NAME", "MAINTAINERS")
+    for b in body["items"]:
+        table.add_row(str(b["id"]), b["name"], ", ".join(b["maintainers"]))
+    out.print(table)
+
+
+@business_app.command("remove")
+def business_remove(business_id: int = typer.Argument(...)) -> None:
+    """Remove a business from the built-in directory (admins)."""
+    ApiClient().delete(f"/api/v1/businesses/{business_id}")
+    typer.echo(f"removed business {business_id}")
+
+
+@request_app.command("apply")
+def request_apply(
+    reason: str = typer.Option(..., "--reason", help="Why you need it"),
+    business: int = typer.Option(None, "--business", help="Ask for the right on this business"),
+    project: str = typer.Option(None, "--project", help="Project the request is about"),
+    role: str = typer.Option(None, "--role", help="Ask for this role in --project"),
+) -> None:
+    """Apply for a business right (--business) or a project role (--project --role)."""
+    kind = "business" if business is not None else "project_role"
+    body = ApiClient().post("/api/v1/permission-requests", {"kind": kind, "reason": reason, "business_id": business,
+                                                            "project_code": project, "role": role})
+    typer.echo(f"request #{body['id']} submitted; a manager or admin will decide")
+
+
+@request_app.command("list")
+def request_list(status: str = typer.Option(None, "--status", help="pending, approved or rejected"),
+                 mine: bool = typer.Option(False, "--mine"), output: str = OutputOpt) -> None:
+    """Your requests and those you may decide."""
+    rows = ApiClient().get("/api/v1/permission-requests", status=status, mine=str(mine).lower())
+    if output == "json":
+        output_json(rows)
+        return
+    table = Table("ID", "REQUESTER", "KIND", "TARGET", "REASON", "STATUS", "DECIDED BY")
+    for r in rows:
+        target = f"business {r['business_id']}" if r["kind"] == "business" else f"{r['project_code']}:{r['role']}"
+        table.add_row(str(r["id"]), r["requester"], r["kind"], target, r["reason"], r["status"], r["decided_by"])
+    out.print(table)
+
+
+def _decide(request_id: int, verb: str, note: str) -> None:
+    body = ApiClient().post(f"/api/v1/permission-requests/{request_id}/{verb}", {"note": note})
+    typer.echo(f"request #{body['id']} {body['status']}")
+
+
+@request_app.command("approve")
+def request_approve(request_id: int = typer.Argument(...), note: str = typer.Option("", "--note")) -> None:
+    """Approve a request: the right is granted at once."""
+    _decide(request_id, "approve", note)
+
+
+@request_app.command("reject")
+def request_reject(request_id: int = typer.Argument(...), note: str = typer.Option("", "--note")) -> None:
+    """Reject a request."""
+    _decide(request_id, "reject", note)
+
+
+def audit(
+    user: str = typer.Option(None, "--user"), action: str = typer.Option(None, "--action"),
+    project: str = typer.Option(None, "--project"), outcome: str = typer.Option(None, "--outcome"),
+    limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset"), output: str = OutputOpt,
+) -> None:
+    """Show the audit log, newest first."""
+    page = ApiClient().get("/api/v1/audit", username=user, action=action, project=project, outcome=outcome,
+                           limit=limit, offset=offset)
+    if output == "json":
+        output_json(page)
+        return
+    table = Table("TIME", "USER", "ACTION", "TARGET", "PROJECT", "OUTCOME", "SOURCE")
+    for e in page["items"]:
+        table.add_row(e["time"][:19], e["username"], e["action"], f"{e['target_type']} {e['target_id']}".strip(),
+                      e["project_code"] or "", e["outcome"], e["source"])
+    out.print(table)
+    out.print(f"{len(page['items'])} of {page['total']}")
+
+
+def register(app: typer.Typer) -> None:
+    project_app.add_typer(member_app, name="member")
+    app.add_typer(project_app, name="project")
+    app.add_typer(business_app, name="business")
+    app.add_typer(request_app, name="request")
+    app.command("audit")(audit)

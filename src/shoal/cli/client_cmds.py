@@ -1,0 +1,107 @@
+"""Client commands for accounts: login, users and tokens."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.table import Table
+
+from shoal.cli.client import ApiClient, fail, out, output_json, save_config
+
+user_app = typer.Typer(no_args_is_help=True, help="Users (admins).")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+
+OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+
+
+def read_password(from_stdin: bool, prompt: str = "Password") -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            fail("No password on standard input.")
+        return password
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=False))
+
+
+def login(
+    url: str = typer.Option(..., "--url", help="Shoal server URL, e.g. http://127.0.0.1:8080"),
+    username: str = typer.Option(None, "--username", "-u", help="Username (prompted if omitted)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
+    expires: str = typer.Option("30d", "--expires", help="Token lifetime: 12h, 30d, 1y or never"),
+) -> None:
+    """Log in and store an API token in your config file (mode 0600)."""
+    username = username or typer.prompt("Username")
+    password = read_password(password_stdin)
+    client = ApiClient(url=url, token="")
+    body = client.post("/api/v1/auth/token", {"username": username, "password": password, "name": "cli",
+                                              "expires": expires})
+    path = save_config(url, body["token"], username)
+    typer.echo(f"Logged in to {url} as {username}; token saved to {path}")
+
+
+@user_app.command("create")
+def user_create(
+    name: str = typer.Argument(..., help="Username"),
+    admin: bool = typer.Option(False, "--admin", help="Make a platform admin"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
+    no_password: bool = typer.Option(False, "--no-password", help="Token-only user (for automation)"),
+    display_name: str = typer.Option("", "--display-name"),
+) -> None:
+    """Create a user."""
+    password = None if no_password else read_password(password_stdin, "Password for the new user")
+    body = ApiClient().post("/api/v1/users", {"username": name, "password": password, "is_admin": admin,
+                                              "display_name": display_name})
+    typer.echo(f"created user {body['username']}{' (admin)' if body['is_admin'] else ''}")
+
+
+@user_app.command("list")
+def user_list(output: str = OutputOpt) -> None:
+    """List users."""
+    rows = ApiClient().get("/api/v1/users")
+    if output == "json":
+        output_json(rows)
+        return
+    table = Table("USERNAME", "DISPLAY NAME", "ADMIN", "ACTIVE", "CREATED")
+    for u in rows:
+        table.add_row(u["username"], u["display_name"], "yes" if u["is_admin"] else "",
+                      "yes" if u["is_active"] else "no", u["created_at"][:19])
+    out.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    user: str = typer.Option(None, "--user", help="Admins: mint a token for another user"),
+    expires: str = typer.Option("90d", "--expires", help="12h, 30d, 2w, 1y or never"),
+    name: str = typer.Option("", "--name", help="A label to recognise the token by"),
+) -> None:
+    """Create an API token and print only the token (it is shown once)."""
+    body = ApiClient().post("/api/v1/tokens", {"username": user, "expires": expires, "name": name})
+    typer.echo(body["token"])
+
+
+@token_app.command("list")
+def token_list(user: str = typer.Option(None, "--user"), output: str = OutputOpt) -> None:
+    """List API tokens (never their values)."""
+    rows = ApiClient().get("/api/v1/tokens", user=user)
+    if output == "json":
+        output_json(rows)
+        return
+    table = Table("ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
+    for t in rows:
+        table.add_row(str(t["id"]), t["name"], t["created_at"][:19], (t["expires_at"] or "never")[:19],
+                      (t["last_used_at"] or "")[:19], (t["revoked_at"] or "")[:19])
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="Token id from 'shoal token list'")) -> None:
+    """Revoke an API token."""
+    ApiClient().delete(f"/api/v1/tokens/{token_id}")
+    typer.echo(f"revoked token {token_id}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("login")(login)
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
