@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal.store import models
+from shoal.tasks import models as _task_models  # noqa: F401
 
 target_metadata = models.Base.metadata
 
