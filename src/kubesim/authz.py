@@ -1,0 +1,184 @@
+"""Who may do what: identities, RBAC-like rules, impersonation.
+
+The router authenticates a request to an :class:`Identity`, turns it into
+:class:`Attributes` (verb × API group × resource × namespace × name, or a
+non-resource path), and asks :meth:`Policy.allows`. Rules follow RBAC matching:
+``"*"`` in a rule matches anything, but a request for verb ``"*"`` is only allowed by
+a rule that grants ``"*"`` — which is why ``kubectl auth can-i '*' '*' -A`` says
+yes for cluster-admin and no for a viewer.
+
+Rules are attached to users and to groups. Tests grant rules to users and groups
+that only ever appear through ``Impersonate-User``/``Impersonate-Group`` headers, e.g.
+``cluster.policy.bind_group("team-a", ROLE_EDIT, namespaces=["team-a"])``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass, field
+
+__all__ = [
+    "AUTHENTICATED",
+    "DISCOVERY_RULES",
+    "ROLE_ADMIN",
+    "ROLE_CLUSTER_ADMIN",
+    "ROLE_EDIT",
+    "ROLE_VIEW",
+    "Attributes",
+    "Identity",
+    "Policy",
+    "Rule",
+]
+
+AUTHENTICATED = "system:authenticated"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated user and its groups."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+
+    def with_authenticated(self) -> Identity:
+        if AUTHENTICATED in self.groups:
+            return self
+        return Identity(self.user, (*self.groups, AUTHENTICATED), self.uid)
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What a request does. ``resource`` may carry a subresource as ``pods/log``."""
+
+    verb: str
+    group: str = ""
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    path: str = ""
+
+    @property
+    def is_resource(self) -> bool:
+        return bool(self.resource)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One grant. ``namespaces=None`` applies cluster-wide (like a ClusterRoleBinding)."""
+
+    verbs: tuple[str, ...]
+    api_groups: tuple[str, ...] = ("*",)
+    resources: tuple[str, ...] = ("*",)
+    namespaces: tuple[str, ...] | None = None
+    resource_names: tuple[str, ...] = ()
+    non_resource_urls: tuple[str, ...] = ()
+
+    def allows(self, a: Attributes) -> bool:
+        if "*" not in self.verbs and a.verb not in self.verbs:
+            return False
+        if not a.is_resource:
+            return any(u == a.path or u == "*" or (u.endswith("*") and a.path.startswith(u[:-1]))
+                       for u in self.non_resource_urls)
+        if not self.resources:
+            return False
+        if "*" not in self.api_groups and a.group not in self.api_groups:
+            return False
+        if not self._resource_matches(a.resource):
+            return False
+        if self.namespaces is not None and (a.namespace == "" or a.namespace not in self.namespaces):
+            return False
+        return not self.resource_names or a.name in self.resource_names
+
+    def _resource_matches(self, resource: str) -> bool:
+        for r in self.resources:
+            if r == "*" or r == resource:
+                return True
+            if "/" in resource and r.startswith("*/") and resource.split("/", 1)[1] == r[2:]:
+                return True
+            if "/" in resource and r.endswith("/*") and resource.split("/", 1)[0] == r[:-2]:
+                return True
+        return False
+
+    def as_resource_rule(self) -> dict[str, list[str]]:
+        out = {"verbs": list(self.verbs), "apiGroups": list(self.api_groups), "resources": list(self.resources)}
+        if self.resource_names:
+            out["resourceNames"] = list(self.resource_names)
+        return out
+
+
+_READ = ("get", "list", "watch")
+_WRITE = ("create", "delete", "deletecollection", "patch", "update")
+_WORKLOAD_GROUPS = ("", "apps", "batch", "policy", "coordination.k8s.io", "events.k8s.io")
+
+ROLE_CLUSTER_ADMIN: tuple[Rule, ...] = (Rule(("*",)), Rule(("*",), resources=(), non_resource_urls=("*",)))
+ROLE_VIEW: tuple[Rule, ...] = (Rule(_READ),)
+ROLE_EDIT: tuple[Rule, ...] = (
+    Rule(_READ),
+    Rule((*_WRITE,), _WORKLOAD_GROUPS, ("*",)),
+    Rule(("create", "get"), ("",), ("pods/exec", "pods/attach", "pods/portforward", "pods/eviction")),
+)
+ROLE_ADMIN: tuple[Rule, ...] = (*ROLE_EDIT, Rule(("*",), ("rbac.authorization.k8s.io",), ("roles", "rolebindings")))
+# what every authenticated identity may do (system:basic-user + system:discovery)
+DISCOVERY_RULES: tuple[Rule, ...] = (
+    Rule(("create",), ("authorization.k8s.io",), ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
+    Rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",)),
+    Rule(("get",), resources=(), non_resource_urls=(
+        "/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/openapi", "/openapi/*",
+        "/healthz", "/livez", "/readyz",
+    )),
+)
+
+
+def _scoped(rules: tuple[Rule, ...], namespaces: list[str] | None) -> list[Rule]:
+    if namespaces is None:
+        return list(rules)
+    ns = tuple(namespaces)
+    return [Rule(r.verbs, r.api_groups, r.resources, ns, r.resource_names, ()) for r in rules if r.resources]
+
+
+@dataclass
+class Policy:
+    """Rules per user and per group; thread-safe so tests can change it while serving."""
+
+    users: dict[str, list[Rule]] = field(default_factory=dict)
+    groups: dict[str, list[Rule]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.groups.setdefault(AUTHENTICATED, list(DISCOVERY_RULES))
+        self.groups.setdefault("system:masters", list(ROLE_CLUSTER_ADMIN))
+
+    def bind_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],
+                  namespaces: list[str] | None = None) -> None:
+        """Grant ``rules`` to ``user``, cluster-wide or only in ``namespaces``."""
+        with self._lock:
+            self.users.setdefault(user, []).extend(_scoped(tuple(rules), namespaces))
+
+    def bind_group(self, group: str, rules: tuple[Rule, ...] | list[Rule],
+                   namespaces: list[str] | None = None) -> None:
+        """Grant ``rules`` to every member of ``group`` (e.g. an impersonated group)."""
+        with self._lock:
+            self.groups.setdefault(group, []).extend(_scoped(tuple(rules), namespaces))
+
+    def revoke_user(self, user: str) -> None:
+        with self._lock:
+            self.users.pop(user, None)
+
+    def revoke_group(self, group: str) -> None:
+        with self._lock:
+            self.groups.pop(group, None)
+
+    def rules_for(self, who: Identity) -> list[Rule]:
+        with self._lock:
+            rules = list(self.users.get(who.user, []))
+            for g in who.groups:
+                rules.extend(self.groups.get(g, []))
+            for pattern, grp_rules in self.users.items():
+                if "*" in pattern and pattern != who.user and fnmatch.fnmatch(who.user, pattern):
+                    rules.extend(grp_rules)
+        return rules
+
+    def allows(self, who: Identity, a: Attributes) -> bool:
+        return any(r.allows(a) for r in self.rules_for(who))

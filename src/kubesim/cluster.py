@@ -1,0 +1,237 @@
+"""One virtual cluster: its store, nodes, identities, logs, simulation and faults.
+
+A simulator process serves many of these (``--clusters K``); each has its own
+``kube-system`` UID, nodes and bearer tokens. Tests hold a :class:`VirtualCluster`
+to seed objects, grant rules to impersonated users and groups, flip nodes
+NotReady or inject faults, all from their own thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
+from kubesim.controllers import NODES, Simulation, defaults_pod
+from kubesim.defaults import apply_defaults
+from kubesim.logs import LogBook
+from kubesim.resources import ResourceType, by_plural
+from kubesim.store import Store, now_iso
+
+JSON = dict[str, Any]
+
+__all__ = ["ADMIN", "VIEWER", "Faults", "VirtualCluster"]
+
+ADMIN = Identity("kubesim-admin", ("system:masters",))
+VIEWER = Identity("kubesim-viewer", ("kubesim:viewers",))
+KUBELET_VERSION = "v1.37.1"
+
+
+@dataclass
+class Faults:
+    """Failure modes switched on by tests; times are ``time.monotonic()`` deadlines."""
+
+    latency: float = 0.0
+    error_code: int = 0
+    error_until: float = 0.0
+    unreachable_until: float = 0.0
+
+    def error_active(self) -> bool:
+        return self.error_code != 0 and time.monotonic() < self.error_until
+
+    def unreachable(self) -> bool:
+        return time.monotonic() < self.unreachable_until
+
+
+def _node(cluster: str, index: int, control_plane: bool, taint: bool) -> JSON:
+    name = f"{cluster}-control-plane" if control_plane else f"{cluster}-worker-{index}"
+    ip = f"172.18.{index // 250}.{2 + index % 250}"
+    now = now_iso()
+    labels = {
+        "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+    }
+    if control_plane:
+        labels["node-role.kubernetes.io/control-plane"] = ""
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = ""
+    resources = {"cpu": "4", "ephemeral-storage": "102626232Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
+                 "memory": "16365052Ki", "pods": "110"}
+    cond = [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ]
+    spec: JSON = {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"],
+                  "providerID": f"kubesim://{cluster}/{name}"}
+    if taint:
+        spec["taints"] = [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]
+    return {
+        "metadata": {"name": name, "labels": labels, "annotations": {
+            "node.alpha.kubernetes.io/ttl": "0",
+            "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "spec": spec,
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+            "allocatable": dict(resources), "capacity": dict(resources),
+            "conditions": [{"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": now,
+                            "lastTransitionTime": now} for t, s, r, m in cond],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "architecture": "amd64", "bootID": str(uuid.uuid4()),
+                "containerRuntimeVersion": "containerd://2.1.4", "kernelVersion": "6.12.48-1-amd64",
+                "kubeProxyVersion": KUBELET_VERSION, "kubeletVersion": KUBELET_VERSION,
+                "machineID": uuid.uuid4().hex, "operatingSystem": "linux",
+                "osImage": "Debian GNU/Linux 13 (trixie)", "systemUUID": str(uuid.uuid4()),
+            },
+            "images": [],
+        },
+    }
+
+
+class VirtualCluster:
+    """All state of one simulated cluster; every method is safe to call from any thread."""
+
+    def __init__(self, name: str, nodes: int = 3, *, seed_workloads: bool = True,
+                 history: int = 1000) -> None:
+        self.name = name
+        self.store = Store(history)
+        self.logs = LogBook()
+        self.policy = Policy()
+        self.policy.bind_group(VIEWER.groups[0], ROLE_VIEW)
+        self.faults = Faults()
+        self._tokens: dict[str, Identity] = {}
+        self._tokens_lock = threading.Lock()
+        self.admin_token = self.add_token(ADMIN)
+        self.viewer_token = self.add_token(VIEWER)
+        self.simulation = Simulation(self.store, self.logs, name)
+        self._seed(nodes, seed_workloads)
+
+    # --- identities ---------------------------------------------------------------
+    def add_token(self, identity: Identity, token: str | None = None) -> str:
+        """Register a bearer token for ``identity`` and return it."""
+        token = token or f"kubesim-{self.name}-{secrets.token_urlsafe(24)}"
+        with self._tokens_lock:
+            self._tokens[token] = identity
+        return token
+
+    def expire_token(self, token: str) -> None:
+        """Make a token invalid from now on (requests get 401)."""
+        with self._tokens_lock:
+            self._tokens.pop(token, None)
+
+    def identity_for_token(self, token: str) -> Identity | None:
+        with self._tokens_lock:
+            return self._tokens.get(token)
+
+    def grant_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],
+                   namespaces: list[str] | None = None) -> None:
+        """Give ``user`` (typically an impersonated one) these rules."""
+        self.policy.bind_user(user, rules, namespaces)
+
+    def grant_group(self, group: str, rules: tuple[Rule, ...] | list[Rule],
+                    namespaces: list[str] | None = None) -> None:
+        """Give members of ``group`` these rules (e.g. ``ROLE_VIEW`` or ``ROLE_EDIT``)."""
+        self.policy.bind_group(group, rules, namespaces)
+
+    # --- seed ---------------------------------------------------------------------
+    @property
+    def kube_system_uid(self) -> str:
+        return str(self.store.get(by_plural("namespaces"), "", "kube-system")["metadata"]["uid"])
+
+    def _seed(self, nodes: int, workloads: bool) -> None:
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.create_namespace(ns)
+        for i in range(nodes):
+            self.store.create(NODES, _node(self.name, i, i == 0, taint=i == 0 and nodes > 1))
+        self.create("services", {
+            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                     "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                     "internalTrafficPolicy": "Cluster"},
+            "status": {"loadBalancer": {}},
+        }, "default")
+        if not workloads:
+            return
+        self.create("daemonsets", {
+            "metadata": {"name": "kube-proxy", "labels": {"k8s-app": "kube-proxy"}},
+            "spec": {"selector": {"matchLabels": {"k8s-app": "kube-proxy"}}, "template": {
+                "metadata": {"labels": {"k8s-app": "kube-proxy"}},
+                "spec": {"containers": [{"name": "kube-proxy", "image": "registry.k8s.io/kube-proxy:v1.37.1"}],
+                         "tolerations": [{"operator": "Exists"}], "priorityClassName": "system-node-critical"}}},
+        }, "kube-system", group="apps")
+        self.create("deployments", {
+            "metadata": {"name": "coredns", "labels": {"k8s-app": "kube-dns"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}, "template": {
+                "metadata": {"labels": {"k8s-app": "kube-dns"}},
+                "spec": {"containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.12.1",
+                                         "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}]}],
+                         "tolerations": [{"key": "node-role.kubernetes.io/control-plane",
+                                          "effect": "NoSchedule"}]}}},
+        }, "kube-system", group="apps")
+
+    # --- convenience for tests ----------------------------------------------------------
+    def rt(self, plural: str, group: str = "") -> ResourceType:
+        return by_plural(plural, group)
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> JSON:
+        """Create a namespace with the defaults and companions the real cluster adds."""
+        meta_labels = {"kubernetes.io/metadata.name": name, **(labels or {})}
+        ns = self.store.create(by_plural("namespaces"), {
+            "metadata": {"name": name, "labels": meta_labels},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        self.store.create(by_plural("serviceaccounts"), {"metadata": {"name": "default"}}, name)
+        return ns
+
+    def create(self, plural: str, obj: JSON, namespace: str = "", *, group: str = "") -> JSON:
+        """Create an object as the API would (defaults, controllers) without HTTP."""
+        rt = by_plural(plural, group)
+        obj = apply_defaults(rt, copy.deepcopy(obj))
+        if rt.plural == "pods":
+            obj = defaults_pod(obj)
+        return self.store.create(rt, obj, namespace)
+
+    def get(self, plural: str, name: str, namespace: str = "", *, group: str = "") -> JSON:
+        return copy.deepcopy(self.store.get(by_plural(plural, group), namespace, name))
+
+    def delete(self, plural: str, name: str, namespace: str = "", *, group: str = "") -> JSON:
+        return self.store.delete(by_plural(plural, group), namespace, name)
+
+    def set_node_ready(self, name: str, ready: bool) -> None:
+        """Flip a node's Ready condition (NotReady nodes get no new pods)."""
+        def change(node: JSON) -> None:
+            for c in node["status"]["conditions"]:
+                if c["type"] == "Ready":
+                    c["status"] = "True" if ready else "Unknown"
+                    c["reason"] = "KubeletReady" if ready else "NodeStatusUnknown"
+                    c["message"] = ("kubelet is posting ready status" if ready
+                                    else "Kubelet stopped posting node status.")
+                    c["lastTransitionTime"] = now_iso()
+        self.store.mutate(NODES, "", name, change, subresource="status")
+
+    def node_names(self) -> list[str]:
+        return [n["metadata"]["name"] for n in self.store.list(NODES)[0]]
+
+    def append_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        self.logs.append(namespace, pod, container, text)
+
+    def fail_requests(self, code: int = 503, seconds: float = 3600.0) -> None:
+        """Answer every request with ``code`` for ``seconds`` (0 clears)."""
+        self.faults.error_code = code
+        self.faults.error_until = time.monotonic() + seconds
+
+    def set_unreachable(self, seconds: float = 3600.0) -> None:
+        """Stop answering (requests hang until the client gives up) for ``seconds``."""
+        self.faults.unreachable_until = time.monotonic() + seconds
+
+    def set_latency(self, seconds: float) -> None:
+        self.faults.latency = seconds
+
+    def clear_faults(self) -> None:
+        self.faults = Faults()

@@ -1,0 +1,106 @@
+"""Defaulting and the little validation the simulator does on create and update.
+
+The real API server fills many fields (service cluster IPs, deployment strategy,
+pod template defaults, secret type); clients with strict models and kubectl's
+printers rely on them, so objects leave the simulator looking like real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from kubesim.controllers import defaults_pod
+from kubesim.errors import invalid
+from kubesim.resources import ResourceType
+
+JSON = dict[str, Any]
+
+__all__ = ["apply_defaults", "validate"]
+
+
+def _pod_template(spec: JSON) -> None:
+    tpl = spec.setdefault("template", {})
+    tpl.setdefault("metadata", {})
+    defaults_pod(tpl)
+
+
+def _cluster_ip(obj: JSON) -> str:
+    digest = hashlib.sha256(f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}".encode()).digest()
+    return f"10.96.{digest[0]}.{1 + digest[1] % 254}"
+
+
+def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
+    """Return ``obj`` (changed in place) with the API server's defaults for its kind."""
+    obj.setdefault("metadata", {})
+    kind = rt.kind
+    if kind == "Namespace":
+        name = obj["metadata"].get("name", "")
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj["status"] = {"phase": "Active"}
+    elif kind == "Service":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec.get("clusterIP") != "None":
+            spec.setdefault("clusterIP", _cluster_ip(obj))
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        obj.setdefault("status", {"loadBalancer": {}})
+    elif kind == "Secret":
+        obj.setdefault("type", "Opaque")
+    elif kind == "Deployment":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault("strategy", {"type": "RollingUpdate",
+                                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        _pod_template(spec)
+    elif kind in ("ReplicaSet", "StatefulSet", "Job"):
+        spec = obj.setdefault("spec", {})
+        if kind != "Job":
+            spec.setdefault("replicas", 1)
+        _pod_template(spec)
+    elif kind == "DaemonSet":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
+        _pod_template(spec)
+    elif kind == "PodDisruptionBudget":
+        obj.setdefault("status", {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
+                                  "expectedPods": 0, "observedGeneration": 0})
+    elif kind == "ServiceAccount":
+        pass
+    return obj
+
+
+def validate(rt: ResourceType, obj: JSON) -> None:
+    """Reject what the real API server certainly rejects (422 Invalid)."""
+    name = obj.get("metadata", {}).get("name", "") or obj.get("metadata", {}).get("generateName", "")
+    if rt.kind == "Pod":
+        containers = obj.get("spec", {}).get("containers")
+        if not containers:
+            raise invalid(rt, name, "spec.containers", "Required value")
+        for n, c in enumerate(containers):
+            if not c.get("name"):
+                raise invalid(rt, name, f"spec.containers[{n}].name", "Required value")
+            if not c.get("image"):
+                raise invalid(rt, name, f"spec.containers[{n}].image", "Required value")
+    if rt.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"):
+        spec = obj.get("spec", {})
+        selector = spec.get("selector")
+        if not selector:
+            raise invalid(rt, name, "spec.selector", "Required value")
+        labels = spec.get("template", {}).get("metadata", {}).get("labels") or {}
+        for k, v in (selector.get("matchLabels") or {}).items():
+            if labels.get(k) != v:
+                raise invalid(rt, name, "spec.template.metadata.labels",
+                              "Invalid value: `selector` does not match template `labels`")

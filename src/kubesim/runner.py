@@ -1,0 +1,253 @@
+"""Running the simulator: in a background thread (tests) or as a subprocess (``kubesim serve``).
+
+``Simulator`` owns the PKI, the virtual clusters and a uvicorn server on a
+loopback socket. ``start()`` runs it on its own event loop in a daemon thread, so
+a pytest fixture can hand ``sim.kubeconfig_path("admin")`` to kubectl or to a
+client library and still reach into ``sim.cluster()`` to seed objects or inject
+faults. ``SubprocessSimulator`` runs ``kubesim serve`` and reads its ready line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+
+from kubesim.certs import CertificateAuthority, KeyPair
+from kubesim.cluster import ADMIN, VirtualCluster
+from kubesim.server import ApiServer
+from kubesim.tls import CertRecordingProtocol
+
+__all__ = ["IDENTITIES", "Simulator", "SubprocessSimulator", "kubeconfig_yaml"]
+
+IDENTITIES = ("admin", "viewer", "admin-cert")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def kubeconfig_yaml(server: str, ca_pem: bytes, name: str, *, token: str | None = None,
+                    client: KeyPair | None = None) -> str:
+    """A kubeconfig with one cluster/user/context, CA and credentials embedded."""
+    user: dict[str, Any] = {}
+    if token:
+        user["token"] = token
+    if client is not None:
+        user["client-certificate-data"] = _b64(client.cert_pem)
+        user["client-key-data"] = _b64(client.key_pem)
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": name, "cluster": {"server": server,
+                                                "certificate-authority-data": _b64(ca_pem)}}],
+        "users": [{"name": f"{name}-user", "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-user"}}],
+        "current-context": name,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+class Simulator:
+    """One HTTPS listener serving ``clusters`` virtual clusters of ``nodes`` nodes each."""
+
+    def __init__(self, *, nodes: int = 3, clusters: int | list[str] = 1, host: str = "127.0.0.1",
+                 port: int = 0, out_dir: str | Path | None = None, seed_workloads: bool = True,
+                 history: int = 1000) -> None:
+        names = clusters if isinstance(clusters, list) else (
+            ["kubesim"] if clusters == 1 else [f"cluster-{i}" for i in range(1, clusters + 1)])
+        self.ca = CertificateAuthority()
+        self.server_keys = self.ca.issue_server()
+        self.admin_cert = self.ca.issue_client(ADMIN.user, list(ADMIN.groups))
+        self.clusters = [VirtualCluster(n, nodes, seed_workloads=seed_workloads, history=history) for n in names]
+        self.app = ApiServer(self.clusters)
+        self.host = host
+        self._port = port
+        self._tmp = tempfile.TemporaryDirectory(prefix="kubesim-")
+        self.out_dir = Path(out_dir) if out_dir else Path(self._tmp.name)
+        self._thread: threading.Thread | None = None
+        self._server: uvicorn.Server | None = None
+        self._sock: socket.socket | None = None
+
+    # --- addresses and credentials -------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL; the default (first) cluster is served here without a prefix."""
+        return f"https://{self.host}:{self._port}"
+
+    @property
+    def multi(self) -> bool:
+        return len(self.clusters) > 1
+
+    def cluster(self, name: str | None = None) -> VirtualCluster:
+        if name is None:
+            return self.clusters[0]
+        return self.app.clusters[name]
+
+    def cluster_url(self, name: str | None = None) -> str:
+        cluster = self.cluster(name)
+        return f"{self.url}/clusters/{cluster.name}" if self.multi else self.url
+
+    def kubeconfig(self, identity: str = "admin", cluster: str | None = None) -> str:
+        c = self.cluster(cluster)
+        url = self.cluster_url(cluster)
+        if identity == "admin":
+            return kubeconfig_yaml(url, self.ca.cert_pem, c.name, token=c.admin_token)
+        if identity == "viewer":
+            return kubeconfig_yaml(url, self.ca.cert_pem, c.name, token=c.viewer_token)
+        if identity == "admin-cert":
+            return kubeconfig_yaml(url, self.ca.cert_pem, c.name, client=self.admin_cert)
+        raise KeyError(identity)
+
+    def cluster_dir(self, cluster: str | None = None) -> Path:
+        return self.out_dir / self.cluster(cluster).name if self.multi else self.out_dir
+
+    def kubeconfig_path(self, identity: str = "admin", cluster: str | None = None) -> str:
+        """Path of the kubeconfig for ``identity`` (admin, viewer, admin-cert)."""
+        return str(self.cluster_dir(cluster) / f"{identity}.kubeconfig")
+
+    @property
+    def ca_path(self) -> str:
+        return str(self.out_dir / "ca.crt")
+
+    def write_files(self) -> None:
+        """Write ca.crt and every cluster's kubeconfigs under ``out_dir``."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "ca.crt").write_bytes(self.ca.cert_pem)
+        for c in self.clusters:
+            d = self.cluster_dir(c.name)
+            d.mkdir(parents=True, exist_ok=True)
+            if self.multi:
+                (d / "ca.crt").write_bytes(self.ca.cert_pem)
+            for identity in IDENTITIES:
+                path = d / f"{identity}.kubeconfig"
+                path.write_text(self.kubeconfig(identity, c.name))
+                path.chmod(0o600)
+
+    # --- serving ---------------------------------------------------------------------------
+    def _config(self) -> uvicorn.Config:
+        tls_dir = Path(self._tmp.name)
+        (tls_dir / "server.crt").write_bytes(self.server_keys.cert_pem)
+        key = tls_dir / "server.key"
+        key.write_bytes(self.server_keys.key_pem)
+        key.chmod(0o600)
+        (tls_dir / "ca.crt").write_bytes(self.ca.cert_pem)
+        return uvicorn.Config(
+            self.app, ssl_certfile=str(tls_dir / "server.crt"), ssl_keyfile=str(key),
+            ssl_ca_certs=str(tls_dir / "ca.crt"), ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            http=CertRecordingProtocol, ws="websockets-sansio", lifespan="off", log_level="warning",
+            access_log=False, timeout_graceful_shutdown=1, ws_ping_interval=None,
+        )
+
+    def _bind(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        sock.listen(1024)
+        self._port = sock.getsockname()[1]
+        return sock
+
+    async def serve(self) -> None:
+        """Serve on the current event loop until ``stop()`` (used by ``kubesim serve``)."""
+        self._sock = self._sock or self._bind()
+        self.write_files()
+        self._server = uvicorn.Server(self._config())
+        await self._server.serve(sockets=[self._sock])
+
+    def start(self) -> Simulator:
+        """Serve from a daemon thread with its own event loop; returns once listening."""
+        self._sock = self._bind()
+        self.write_files()
+        self._server = uvicorn.Server(self._config())
+        server, sock = self._server, self._sock
+        self._thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                                        name=f"kubesim:{self._port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("kubesim did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SubprocessSimulator:
+    """``kubesim serve`` in a child process; files are read from its ``--out`` directory."""
+
+    def __init__(self, out_dir: str | Path, *, nodes: int = 3, clusters: int = 1, port: int = 0,
+                 extra_args: list[str] | None = None) -> None:
+        self.out_dir = Path(out_dir)
+        self.args = [sys.executable, "-m", "kubesim.cli", "serve", "--port", str(port), "--nodes", str(nodes),
+                     "--out", str(self.out_dir), "--clusters", str(clusters), *(extra_args or [])]
+        self.proc: subprocess.Popen[str] | None = None
+        self.ready_line = ""
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> SubprocessSimulator:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, env={**os.environ})
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("kubesim ready"):
+                self.ready_line = line.strip()
+                fields = dict(f.split("=", 1) for f in self.ready_line.split()[2:] if "=" in f)
+                self.url = fields.get("url", "")
+                return self
+        self.stop()
+        raise RuntimeError("kubesim serve did not become ready")
+
+    def kubeconfig_path(self, identity: str = "admin", cluster: str | None = None) -> str:
+        base = self.out_dir / cluster if cluster else self.out_dir
+        return str(base / f"{identity}.kubeconfig")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> SubprocessSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

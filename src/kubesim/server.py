@@ -1,0 +1,296 @@
+"""The ASGI application: routing, authentication, authorisation, faults, encoding.
+
+Virtual clusters share one listener and are told apart by a path prefix:
+``https://127.0.0.1:PORT/clusters/<name>/api/v1/…``; kubectl and the client
+libraries accept a server URL with a path. Requests without the prefix go to the
+first (default) cluster, so a one-cluster simulator has the plain URL layout.
+
+Per request: pick the cluster → apply its faults → authenticate (bearer token,
+else the TLS client certificate) → apply ``Impersonate-*`` headers if the caller
+may impersonate → authorise the verb → serve. Every error leaves as a ``Status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from kubesim import discovery, resources
+from kubesim.api import Call, handle
+from kubesim.authz import Attributes, Identity
+from kubesim.cluster import VirtualCluster
+from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from kubesim.exec import choose_subprotocol, serve_exec
+from kubesim.streams import stream_logs, stream_watch
+from kubesim.tls import PEERS
+
+JSON = dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+__all__ = ["ApiServer"]
+
+log = logging.getLogger("kubesim")
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_STREAM_SUBRESOURCES = {"exec", "attach", "portforward"}
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        key = k.decode("latin-1").lower()
+        val = v.decode("latin-1")
+        out[key] = f"{out[key]},{val}" if key in out else val
+    return out
+
+
+def _multi_header(scope: Scope, name: str) -> list[str]:
+    target = name.lower().encode()
+    return [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == target]
+
+
+async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json") -> None:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode()),
+                            (b"cache-control", b"no-cache, private")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class ApiServer:
+    """ASGI app serving one or more virtual clusters."""
+
+    def __init__(self, clusters: list[VirtualCluster]) -> None:
+        if not clusters:
+            raise ValueError("at least one cluster")
+        self.clusters = {c.name: c for c in clusters}
+        self.default = clusters[0]
+
+    def add_cluster(self, cluster: VirtualCluster) -> None:
+        self.clusters[cluster.name] = cluster
+
+    # --- ASGI entry ----------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        websocket = scope["type"] == "websocket"
+        try:
+            await self._serve(scope, receive, send, websocket)
+        except ApiError as e:
+            if websocket:
+                await send({"type": "websocket.http.response.start", "status": e.code,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "websocket.http.response.body", "body": json.dumps(e.status()).encode()})
+            else:
+                await _send_json(send, e.code, e.status())
+
+    def _cluster_for(self, path: str) -> tuple[VirtualCluster, str]:
+        if path.startswith("/clusters/"):
+            rest = path[len("/clusters/"):]
+            name, _, tail = rest.partition("/")
+            cluster = self.clusters.get(name)
+            if cluster is None:
+                raise ApiError(404, "NotFound", f'cluster "{name}" not found')
+            return cluster, "/" + tail
+        return self.default, path
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
+        cluster, path = self._cluster_for(unquote(scope["path"]))
+        await self._faults(cluster, receive, websocket)
+        headers = _headers(scope)
+        who = self._authenticate(cluster, scope, headers)
+        who = self._impersonate(cluster, scope, who)
+        query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
+        method = "GET" if websocket else scope["method"]
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["api", "v1"] and len(parts) > 2:
+            await self._resource(cluster, who, method, "", "v1", parts[2:], query, headers, scope, receive,
+                                 send, websocket)
+        elif parts[:1] == ["apis"] and len(parts) > 3:
+            await self._resource(cluster, who, method, parts[1], parts[2], parts[3:], query, headers, scope,
+                                 receive, send, websocket)
+        else:
+            if not cluster.policy.allows(who, Attributes("get", path=path)):
+                raise ApiError(403, "Forbidden", f'forbidden: User "{who.user}" cannot get path "{path}"')
+            code, body, ctype = self._non_resource(parts, headers, scope)
+            await _send_json(send, code, body, ctype)
+
+    async def _faults(self, cluster: VirtualCluster, receive: Receive, websocket: bool) -> None:
+        faults = cluster.faults
+        while faults.unreachable():
+            await asyncio.sleep(0.05)
+            faults = cluster.faults
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        if faults.error_active():
+            raise ApiError(faults.error_code, "InternalError" if faults.error_code == 500 else "ServiceUnavailable",
+                           "kubesim: injected fault")
+
+    # --- authentication ----------------------------------------------------------------
+    def _authenticate(self, cluster: VirtualCluster, scope: Scope, headers: dict[str, str]) -> Identity:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            who = cluster.identity_for_token(auth[7:].strip())
+            if who is None:
+                raise unauthorized()
+            return who.with_authenticated()
+        peer = PEERS.lookup(scope.get("client"))
+        if peer is not None:
+            return peer.with_authenticated()
+        raise unauthorized()
+
+    def _impersonate(self, cluster: VirtualCluster, scope: Scope, who: Identity) -> Identity:
+        users = _multi_header(scope, "impersonate-user")
+        groups = [g for h in _multi_header(scope, "impersonate-group") for g in h.split(",") if g]
+        if not users and not groups:
+            return who
+        if not users:
+            raise bad_request("requested impersonation of groups without a user")
+        user = users[0]
+        if not cluster.policy.allows(who, Attributes("impersonate", "", "users", name=user)):
+            raise forbidden(who.user, "impersonate", "", "users", "", user)
+        for g in groups:
+            if not cluster.policy.allows(who, Attributes("impersonate", "", "groups", name=g)):
+                raise forbidden(who.user, "impersonate", "", "groups", "", g)
+        return Identity(user, tuple(groups)).with_authenticated()
+
+    # --- non-resource ------------------------------------------------------------------------
+    def _non_resource(self, parts: list[str], headers: dict[str, str], scope: Scope) -> tuple[int, JSON, str]:
+        accept = headers.get("accept", "")
+        aggregated = "as=APIGroupDiscoveryList" in accept
+        server = scope.get("server") or ("127.0.0.1", 443)
+        if parts == ["version"]:
+            return 200, discovery.VERSION_INFO, "application/json"
+        if parts == ["api"]:
+            if aggregated:
+                return 200, discovery.aggregated(core=True), discovery.AGGREGATED_CONTENT_TYPE
+            return 200, discovery.api_versions(f"{server[0]}:{server[1]}"), "application/json"
+        if parts == ["apis"]:
+            if aggregated:
+                return 200, discovery.aggregated(core=False), discovery.AGGREGATED_CONTENT_TYPE
+            return 200, discovery.api_group_list(), "application/json"
+        if parts == ["api", "v1"]:
+            return 200, discovery.api_resource_list("", "v1"), "application/json"
+        groups = resources.groups()
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
+            return 200, discovery.api_group(parts[1]), "application/json"
+        if len(parts) == 3 and parts[0] == "apis" and parts[2] in groups.get(parts[1], []):
+            return 200, discovery.api_resource_list(parts[1], parts[2]), "application/json"
+        if parts == ["openapi", "v3"]:
+            return 200, discovery.openapi_index(), "application/json"
+        if parts[:2] == ["openapi", "v3"] and len(parts) >= 4:
+            if parts[2] == "api" and parts[3] == "v1":
+                return 200, discovery.openapi_gv("", "v1"), "application/json"
+            if parts[2] == "apis" and len(parts) == 5 and parts[4] in groups.get(parts[3], []):
+                return 200, discovery.openapi_gv(parts[3], parts[4]), "application/json"
+        if parts in (["healthz"], ["livez"], ["readyz"]):
+            return 200, {"status": "ok"}, "application/json"
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    # --- resources ---------------------------------------------------------------------------
+    def _parse(self, group: str, version: str, parts: list[str]) -> tuple[resources.ResourceType, str, str, str]:
+        namespace = ""
+        if parts[0] == "namespaces" and len(parts) >= 3:
+            candidate = resources.find(group, version, parts[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, parts = parts[1], parts[2:]
+        rt = resources.find(group, version, parts[0])
+        if rt is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = parts[1] if len(parts) > 1 else ""
+        sub = parts[2] if len(parts) > 2 else ""
+        if sub and rt.subresource(sub) is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return rt, namespace, name, sub
+
+    def _verb(self, method: str, name: str, sub: str, query: dict[str, list[str]]) -> str:
+        if sub in _STREAM_SUBRESOURCES:
+            return "create"
+        if method == "GET":
+            if name:
+                return "get"
+            return "watch" if query.get("watch", [""])[0].lower() in ("true", "1") else "list"
+        if method == "DELETE":
+            return "delete" if name else "deletecollection"
+        return _VERBS.get(method, method.lower())
+
+    async def _resource(self, cluster: VirtualCluster, who: Identity, method: str, group: str, version: str,
+                        parts: list[str], query: dict[str, list[str]], headers: dict[str, str], scope: Scope,
+                        receive: Receive, send: Send, websocket: bool) -> None:
+        rt, namespace, name, sub = self._parse(group, version, parts)
+        verb = self._verb(method, name, sub, query)
+        resource = f"{rt.plural}/{sub}" if sub else rt.plural
+        if not cluster.policy.allows(who, Attributes(verb, group, resource, namespace, name)):
+            raise forbidden(who.user, verb, group, resource, namespace, name)
+        body = b""
+        if not websocket:
+            more = True
+            while more:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    return
+                body += msg.get("body", b"")
+                more = msg.get("more_body", False)
+        call = Call(cluster, who, method, rt, namespace, name, sub, query, headers, body)
+        if sub in _STREAM_SUBRESOURCES:
+            await self._exec(call, scope, receive, send, websocket)
+        elif sub == "log":
+            container = self._container(call)
+            await stream_logs(call, receive, send, container)
+        elif verb == "watch":
+            await stream_watch(call, receive, send)
+        else:
+            if rt.namespaced and not namespace and name:
+                raise not_found(rt, name)
+            code, out = handle(call)
+            await _send_json(send, code, out)
+
+    def _container(self, call: Call) -> str:
+        pod = call.cluster.store.get(call.rt, call.namespace, call.name)
+        containers = [c.get("name", "") for c in pod.get("spec", {}).get("containers") or []]
+        chosen = call.q("container")
+        if not chosen:
+            if len(containers) != 1:
+                raise bad_request(f"a container name must be specified for pod {call.name}, choose one of: "
+                                  f"[{' '.join(containers)}]")
+            chosen = containers[0]
+        elif chosen not in containers:
+            raise bad_request(f"container {chosen} is not valid for pod {call.name}")
+        return chosen
+
+    async def _exec(self, call: Call, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
+        if call.subresource != "exec":
+            raise bad_request(f"{call.subresource} is not supported by kubesim")
+        if not websocket:
+            raise ApiError(400, "BadRequest", "Upgrade request required")
+        container = self._container(call)
+        pod = call.cluster.store.get(call.rt, call.namespace, call.name)
+        offered = [p.strip() for p in ",".join(scope.get("subprotocols", [])).split(",") if p.strip()]
+        proto = choose_subprotocol(offered)
+        if proto is None:
+            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
+               "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        for c in pod["spec"].get("containers") or []:
+            if c.get("name") == container:
+                env.update({e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e})
+        try:
+            await serve_exec(receive, send, proto, call.query.get("command", []), env,
+                             stdin=call.flag("stdin"), tty=call.flag("tty"))
+        finally:
+            client = scope.get("client")
+            if client:
+                PEERS.forget((client[0], client[1]))

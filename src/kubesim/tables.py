@@ -1,0 +1,217 @@
+"""Server-side printing: ``meta.k8s.io/v1`` Table responses for ``kubectl get``.
+
+kubectl asks for ``as=Table`` and prints the cells verbatim, so the server owns the
+columns (``priority: 1`` ones only show with ``-o wide``) and their contents — AGE,
+``Ready,SchedulingDisabled``, ``1/1`` … — computed here per kind like the real
+printers. Kinds without a printer get NAME and AGE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+JSON = dict[str, Any]
+Column = tuple[str, str, int, str]  # name, type, priority, format
+Printer = tuple[list[Column], Callable[[JSON], list[Any]]]
+
+__all__ = ["human_age", "table_for", "table_row_object"]
+
+
+def human_age(timestamp: str | None, now: datetime | None = None) -> str:
+    """Kubernetes' HumanDuration of the time since ``timestamp`` (``5m``, ``3h12m``, ``2d``)."""
+    if not timestamp:
+        return "<unknown>"
+    try:
+        then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "<unknown>"
+    secs = int(((now or datetime.now(UTC)) - then).total_seconds())
+    if secs < 0:
+        secs = 0
+    if secs < 120:
+        return f"{secs}s"
+    minutes = secs // 60
+    if minutes < 10:
+        return f"{minutes}m{secs % 60}s" if secs % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    return f"{hours // (24 * 365)}y"
+
+
+def _age(obj: JSON) -> str:
+    return human_age(obj.get("metadata", {}).get("creationTimestamp"))
+
+
+def _name(obj: JSON) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def _node_cells(n: JSON) -> list[Any]:
+    status = n.get("status", {})
+    ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = "Ready" if ready == "True" else ("NotReady" if ready else "Unknown")
+    if n.get("spec", {}).get("unschedulable"):
+        state += ",SchedulingDisabled"
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(k[len(prefix):] for k in (n.get("metadata", {}).get("labels") or {}) if k.startswith(prefix))
+    addrs = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    info = status.get("nodeInfo", {})
+    return [_name(n), state, ",".join(roles) or "<none>", _age(n), info.get("kubeletVersion", ""),
+            addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"), info.get("osImage", ""),
+            info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+
+
+def _pod_cells(p: JSON) -> list[Any]:
+    status = p.get("status", {})
+    containers = p.get("spec", {}).get("containers") or []
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for s in statuses if s.get("ready"))
+    restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
+    phase = status.get("phase", "Pending")
+    reason = status.get("reason") or phase
+    if p.get("metadata", {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    return [_name(p), f"{ready}/{len(containers)}", reason, restarts, _age(p), status.get("podIP") or "<none>",
+            p.get("spec", {}).get("nodeName") or "<none>", "<none>", "<none>"]
+
+
+def _ports(svc: JSON) -> str:
+    out = []
+    for port in svc.get("spec", {}).get("ports") or []:
+        text = f"{port.get('port')}"
+        if port.get("nodePort"):
+            text += f":{port['nodePort']}"
+        out.append(f"{text}/{port.get('protocol', 'TCP')}")
+    return ",".join(out) or "<none>"
+
+
+def _selector_text(sel: JSON | None) -> str:
+    labels = (sel or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in labels.items()) or "<none>"
+
+
+def _containers(obj: JSON) -> tuple[str, str]:
+    cs = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
+
+
+def _deploy_cells(d: JSON) -> list[Any]:
+    st, spec = d.get("status", {}), d.get("spec", {})
+    names, images = _containers(d)
+    return [_name(d), f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", st.get("updatedReplicas", 0),
+            st.get("availableReplicas", 0), _age(d), names, images, _selector_text(spec.get("selector"))]
+
+
+def _rs_cells(r: JSON) -> list[Any]:
+    st, spec = r.get("status", {}), r.get("spec", {})
+    names, images = _containers(r)
+    return [_name(r), spec.get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0), _age(r),
+            names, images, _selector_text(spec.get("selector"))]
+
+
+def _ds_cells(d: JSON) -> list[Any]:
+    st = d.get("status", {})
+    sel = d.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
+    names, images = _containers(d)
+    return [_name(d), st.get("desiredNumberScheduled", 0), st.get("currentNumberScheduled", 0),
+            st.get("numberReady", 0), st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0),
+            ",".join(f"{k}={v}" for k, v in sel.items()) or "<none>", _age(d), names, images,
+            _selector_text(d.get("spec", {}).get("selector"))]
+
+
+def _event_cells(e: JSON) -> list[Any]:
+    inv = e.get("involvedObject", {})
+    last = e.get("lastTimestamp") or e.get("eventTime") or e.get("metadata", {}).get("creationTimestamp")
+    return [human_age(last), e.get("type", ""), e.get("reason", ""),
+            f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}", e.get("message", "")]
+
+
+def _pdb_cells(p: JSON) -> list[Any]:
+    spec, st = p.get("spec", {}), p.get("status", {})
+    return [_name(p), spec.get("minAvailable", "N/A"), spec.get("maxUnavailable", "N/A"),
+            st.get("disruptionsAllowed", 0), _age(p)]
+
+
+def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> Column:
+    return (name, typ, priority, fmt)
+
+
+NAME = _col("Name", fmt="name")
+AGE = _col("Age", "string")
+
+PRINTERS: dict[str, Printer] = {
+    "Node": ([NAME, _col("Status"), _col("Roles"), AGE, _col("Version"), _col("Internal-IP", priority=1),
+              _col("External-IP", priority=1), _col("OS-Image", priority=1), _col("Kernel-Version", priority=1),
+              _col("Container-Runtime", priority=1)], _node_cells),
+    "Pod": ([NAME, _col("Ready"), _col("Status"), _col("Restarts", "string"), AGE, _col("IP", priority=1),
+             _col("Node", priority=1), _col("Nominated Node", priority=1), _col("Readiness Gates", priority=1)],
+            _pod_cells),
+    "Namespace": ([NAME, _col("Status"), AGE],
+                  lambda n: [_name(n), n.get("status", {}).get("phase", "Active"), _age(n)]),
+    "Service": ([NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), AGE,
+                 _col("Selector", priority=1)],
+                lambda s: [_name(s), s.get("spec", {}).get("type", "ClusterIP"),
+                           s.get("spec", {}).get("clusterIP", "<none>"), "<none>", _ports(s), _age(s),
+                           ",".join(f"{k}={v}" for k, v in (s.get("spec", {}).get("selector") or {}).items())
+                           or "<none>"]),
+    "ConfigMap": ([NAME, _col("Data", "integer"), AGE],
+                  lambda c: [_name(c), len(c.get("data") or {}) + len(c.get("binaryData") or {}), _age(c)]),
+    "Secret": ([NAME, _col("Type"), _col("Data", "integer"), AGE],
+               lambda s: [_name(s), s.get("type", "Opaque"), len(s.get("data") or {}), _age(s)]),
+    "ServiceAccount": ([NAME, _col("Secrets", "integer"), AGE],
+                       lambda s: [_name(s), len(s.get("secrets") or []), _age(s)]),
+    "Deployment": ([NAME, _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), AGE,
+                    _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
+                   _deploy_cells),
+    "ReplicaSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), AGE,
+                    _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
+                   _rs_cells),
+    "DaemonSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
+                   _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE,
+                   _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
+                  _ds_cells),
+    "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_cells),
+    "PodDisruptionBudget": ([NAME, _col("Min Available"), _col("Max Unavailable"),
+                             _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),
+}
+
+
+def _columns(cols: list[Column]) -> list[JSON]:
+    return [{"name": n, "type": t, "format": f, "description": n, "priority": p} for n, t, p, f in cols]
+
+
+def table_row_object(obj: JSON, include: str) -> JSON | None:
+    """What ``rows[].object`` holds for ``includeObject`` (``Metadata`` by default)."""
+    if include == "None":
+        return None
+    if include == "Object":
+        return obj
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
+def table_for(kind: str, objects: list[JSON], *, include: str = "Metadata", with_columns: bool = True,
+              list_meta: JSON | None = None) -> JSON:
+    """A Table for ``objects`` of ``kind``; ``with_columns=False`` for later watch events."""
+    cols, cells = PRINTERS.get(kind, ([NAME, AGE], lambda o: [_name(o), _age(o)]))
+    rows = []
+    for obj in objects:
+        row: JSON = {"cells": cells(obj)}
+        ro = table_row_object(obj, include)
+        if ro is not None:
+            row["object"] = ro
+        rows.append(row)
+    return {
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta or {},
+        "columnDefinitions": _columns(cols) if with_columns else [], "rows": rows,
+    }

@@ -1,0 +1,71 @@
+"""Client-certificate identities under uvicorn.
+
+ASGI scopes carry no TLS details, so a thin subclass of uvicorn's httptools
+protocol records each connection's verified peer certificate, keyed by the
+client address that the scope does carry; the router looks it up to authenticate
+x509 users (CN = user, O = groups) exactly as the API server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from kubesim.authz import Identity
+
+__all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry"]
+
+
+class PeerRegistry:
+    """Identities from client certificates, per (host, port) of live connections."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._peers: dict[tuple[str, int], Identity] = {}
+
+    def record(self, addr: tuple[str, int], cert: dict[str, Any] | None) -> None:
+        if not cert:
+            return
+        user, groups = "", []
+        for rdn in cert.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    user = value
+                elif key == "organizationName":
+                    groups.append(value)
+        if user:
+            with self._lock:
+                self._peers[addr] = Identity(user, tuple(groups))
+
+    def forget(self, addr: tuple[str, int]) -> None:
+        with self._lock:
+            self._peers.pop(addr, None)
+
+    def lookup(self, addr: tuple[str, int] | None) -> Identity | None:
+        if addr is None:
+            return None
+        with self._lock:
+            return self._peers.get((addr[0], addr[1]))
+
+
+PEERS = PeerRegistry()
+
+
+class CertRecordingProtocol(HttpToolsProtocol):
+    """httptools protocol that records the peer certificate of each TLS connection."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        cert = transport.get_extra_info("peercert")
+        if peer is not None:
+            PEERS.forget((peer[0], peer[1]))
+            PEERS.record((peer[0], peer[1]), cert)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client is not None:
+            PEERS.forget(self.client)
+        super().connection_lost(exc)
