@@ -1,0 +1,461 @@
+"""Workers: claim runnable tasks under a lease and run their steps one by one.
+
+Who runs it: ``shoal server`` starts one :class:`Worker` in its event loop (unless
+``SHOAL_WORKER_IN_PROCESS=false``); ``shoal worker`` runs more, on other hosts
+too, sharing only the database.
+
+Claiming. A task is runnable when it is INITIALIZING or RUNNING, its
+``run_after`` has come (backoff), and no live lease holds it. On PostgreSQL a
+worker selects one such row ``FOR UPDATE SKIP LOCKED`` and stamps its lease in
+the same transaction, so concurrent workers never block on or double-claim a
+row. On SQLite (one writer at a time) the stamp is a compare-and-set UPDATE that
+re-checks the runnable condition; a worker that loses the race tries the next.
+
+Leases. The worker renews its lease every ``lease_seconds / 3`` while a step
+runs and reads the cancel flag at the same time. Each claim gets a fresh
+``lease_token``; every write the worker makes afterwards first updates the task
+row *where the token is still its own* — if that matches nothing, the lease was
+lost (the worker stalled past expiry and another took over) and the worker drops
+the task without writing. A worker killed with SIGKILL simply stops renewing;
+once the lease expires another worker claims the task and re-runs the step
+that was RUNNING. Finished steps (SUCCESS, SKIP) are never run again.
+
+Outcomes of a step: return -> SUCCESS and the next step; ``TemporaryError`` ->
+retried after ``delay * 2**(attempt-1)`` seconds (capped by ``max_backoff``)
+while attempts remain, the lease released meanwhile so the slot serves other
+tasks; ``PermanentError`` or any other exception -> FAILURE; over ``timeout``
+-> TIMEOUT; cancelled -> CANCELLED. The final status, the task type's
+``on_finish`` hook (which updates the target, e.g. the cluster's status) and
+the lease release commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shoal.store.db import Database
+from shoal.store.types import utcnow
+from shoal.tasks.models import FINAL_STATUSES, StepStatus, Task, TaskLog, TaskStatus
+from shoal.tasks.registry import (
+    REGISTRY,
+    PermanentError,
+    Registry,
+    StepContext,
+    StepFunc,
+    StepLogger,
+    TaskCancelled,
+    TemporaryError,
+)
+
+if TYPE_CHECKING:
+    from shoal.context import AppContext
+
+__all__ = ["Claim", "Worker", "WorkerSettings", "WorkerStats"]
+
+log = logging.getLogger("shoal.tasks.worker")
+
+_RUNNABLE = (TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value)
+_DONE_STEPS = (StepStatus.SUCCESS.value, StepStatus.SKIP.value)
+
+
+class WorkerSettings(BaseSettings):
+    """How workers claim and hold tasks; each field maps to ``SHOAL_WORKER_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOAL_WORKER_", extra="ignore")
+
+    in_process: bool = Field(True, description="Run a worker inside 'shoal server'.")
+    concurrency: int = Field(4, ge=1, le=256, description="Tasks one worker process runs at the same time.")
+    lease_seconds: float = Field(
+        30.0, gt=0.5, description="How long a claim lasts without renewal; a dead worker's task waits this long.")
+    poll_interval: float = Field(0.5, gt=0, description="Seconds between looks for new tasks when idle.")
+    max_backoff: float = Field(300.0, gt=0, description="Upper bound of a TemporaryError's retry delay.")
+    imports: list[str] = Field(default_factory=list,
+                               description="Modules to import so their step and task types register.")
+
+
+class _StepTimedOut(Exception):
+    """The step ran past its timeout (distinct from a TimeoutError the step itself raised)."""
+
+
+async def _call_with_timeout(func: StepFunc, ctx: StepContext, limit: float) -> None:
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            await func(ctx)
+    except TimeoutError:
+        if deadline.expired():
+            raise _StepTimedOut() from None
+        raise
+
+
+class LeaseLost(Exception):
+    """This worker's lease on the task was taken over; drop the task without writing."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+    token: str
+    previous_owner: str | None
+    claim_seconds: float
+
+
+@dataclass
+class WorkerStats:
+    claims: int = 0
+    steps_run: int = 0
+    tasks_finished: int = 0
+    leases_lost: int = 0
+    claim_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Outcome:
+    kind: str  # success | temporary | failure | timeout | cancelled
+    message: str = ""
+    delay: float = 0.0
+
+
+class Worker:
+    """One worker: ``concurrency`` slots, each claiming and running one task at a time."""
+
+    def __init__(self, db: Database, settings: WorkerSettings | None = None, *, app: AppContext | None = None,
+                 registry: Registry = REGISTRY, name: str | None = None) -> None:
+        self.db = db
+        self.settings = settings or WorkerSettings()
+        self.app = app
+        self.registry = registry
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stats = WorkerStats()
+        self._wake = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"Worker(name={self.name!r}, db={self.db!r})"
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll (called after a task was committed)."""
+        self._wake.set()
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Claim and run tasks until ``stop`` is set or the coroutine is cancelled."""
+        stop = stop or asyncio.Event()
+        log.info("worker %s started (concurrency %d, lease %.1fs)", self.name, self.settings.concurrency,
+                 self.settings.lease_seconds)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for slot in range(self.settings.concurrency):
+                    group.create_task(self._slot(stop), name=f"task-worker-slot-{slot}")
+        finally:
+            log.info("worker %s stopped", self.name)
+
+    async def _slot(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                claim = await self.claim()
+            except Exception:
+                log.exception("worker %s could not claim a task", self.name)
+                claim = None
+            if claim is not None:
+                await self.execute(claim)
+                continue
+            await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=self.settings.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        self._wake.clear()
+
+    async def drain(self, task_ids: Iterable[str] | None = None, *, within: float = 60.0) -> None:
+        """Run tasks in this coroutine until the given tasks (default: all) have ended. For tests and demos."""
+        ids = list(task_ids) if task_ids is not None else None
+        deadline = time.monotonic() + within
+        while True:
+            claim = await self.claim()
+            if claim is not None:
+                await self.execute(claim)
+                continue
+            if await self._all_final(ids):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tasks did not end within {within}s")
+            await asyncio.sleep(min(self.settings.poll_interval, 0.1))
+
+    async def _all_final(self, ids: list[str] | None) -> bool:
+        stmt = select(func.count()).select_from(Task).where(Task.status.not_in([s.value for s in FINAL_STATUSES]))
+        if ids is not None:
+            stmt = stmt.where(Task.id.in_(ids))
+        async with self.db.session() as session:
+            return not await session.scalar(stmt)
+
+    # -- claiming -------------------------------------------------------------------------------
+
+    async def claim(self) -> Claim | None:
+        """Take the lease of one runnable task, or return None if there is none."""
+        started = time.perf_counter()
+        for _ in range(5):  # SQLite: a lost compare-and-set race means someone else took it; look again
+            now = utcnow()
+            runnable = and_(
+                Task.status.in_(_RUNNABLE),
+                Task.run_after <= now,
+                or_(Task.lease_token.is_(None), Task.lease_expires_at < now),
+            )
+            stmt = select(Task.id, Task.lease_owner).where(runnable).order_by(Task.run_after, Task.id).limit(1)
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            token = uuid.uuid4().hex
+            async with self.db.session() as session:
+                row = (await session.execute(stmt)).first()
+                if row is None:
+                    return None
+                task_id, previous = row
+                result = await session.execute(
+                    update(Task).where(Task.id == task_id, runnable)
+                    .values(lease_owner=self.name, lease_token=token, lease_expires_at=now + self.lease,
+                            updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+            elapsed = time.perf_counter() - started
+            self.stats.claims += 1
+            self.stats.claim_seconds.append(elapsed)
+            return Claim(task_id, token, previous, elapsed)
+        return None
+
+    async def _fence(self, session: AsyncSession, claim: Claim) -> Task:
+        """First statement of every write: extend our lease, or find out we lost it."""
+        now = utcnow()
+        result = await session.execute(
+            update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
+            .values(lease_expires_at=now + self.lease, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(claim.task_id)
+        task = await session.scalar(
+            select(Task).where(Task.id == claim.task_id).execution_options(populate_existing=True))
+        assert task is not None
+        return task
+
+    # -- executing ------------------------------------------------------------------------------
+
+    async def execute(self, claim: Claim) -> None:
+        """Run the claimed task's remaining steps (or until a retry delay, an end, or a lost lease)."""
+        try:
+            if claim.previous_owner and claim.previous_owner != self.name:
+                async with self.db.session() as session:
+                    task = await self._fence(session, claim)
+                    session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="warning",
+                                        message=f"worker {claim.previous_owner} lost its lease; "
+                                                f"{self.name} resumes the task"))
+            while await self._next_step(claim):
+                pass
+        except LeaseLost:
+            self.stats.leases_lost += 1
+            log.warning("worker %s lost the lease of task %s", self.name, claim.task_id)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(claim))
+            raise
+        except Exception:
+            log.exception("worker %s failed while running task %s; releasing it", self.name, claim.task_id)
+            await self._release(claim)
+
+    async def _release(self, claim: Claim) -> None:
+        """Give the lease back at once (shutdown): another worker may resume without waiting for expiry."""
+        try:
+            async with self.db.session() as session:
+                await session.execute(
+                    update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
+                    .values(lease_token=None, lease_owner=None, lease_expires_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            log.exception("could not release the lease of task %s", claim.task_id)
+
+    async def _next_step(self, claim: Claim) -> bool:
+        """Start, run and record one step; return whether to go on with the next one."""
+        async with self.db.session() as session:
+            task = await self._fence(session, claim)
+            if task.status not in _RUNNABLE:
+                self._drop_lease(task)
+                return False
+            if task.cancel_requested:
+                await self._finish(session, task, TaskStatus.CANCELLED, f"cancelled by {task.cancelled_by}")
+                return False
+            step = next((s for s in task.steps if s.status not in _DONE_STEPS), None)
+            if step is None:
+                await self._finish(session, task, TaskStatus.SUCCESS, "")
+                return False
+            if step.status == StepStatus.FAILURE.value:
+                await self._finish(session, task, TaskStatus.FAILURE, f"{step.name}: {step.message}")
+                return False
+            now = utcnow()
+            step.status = StepStatus.RUNNING.value
+            step.attempts += 1
+            step.started_at = step.started_at or now
+            step.finished_at = None
+            task.status = TaskStatus.RUNNING.value
+            task.current_step = step.name
+            task.started_at = task.started_at or now
+            session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
+                                message=f"step {step.name} started (attempt {step.attempts})"))
+            ctx = StepContext(
+                task_id=task.id, task_type=task.task_type, step_name=step.name, attempt=step.attempts,
+                project_code=task.project_code, cluster_id=task.cluster_id, node_name=task.node_name,
+                params=dict(task.params or {}), state=dict(task.state or {}),
+                log=StepLogger(self.db, task.id, step.name), db=self.db, app=self.app,
+            )
+            step_id, timeout, attempts, max_retries = step.id, step.timeout_seconds, step.attempts, step.max_retries
+
+        started = time.monotonic()
+        outcome = await self._run_step(claim, ctx, timeout)
+        self.stats.steps_run += 1
+        elapsed = time.monotonic() - started
+
+        async with self.db.session() as session:
+            task = await self._fence(session, claim)
+            step = next(s for s in task.steps if s.id == step_id)
+            now = utcnow()
+            if outcome.kind == "temporary" and attempts > max_retries:
+                outcome = _Outcome("failure", f"{outcome.message} (gave up after {attempts} attempts)")
+            if outcome.kind == "success":
+                step.status = StepStatus.SUCCESS.value
+                step.message = ""
+                step.finished_at = now
+                task.state = ctx.state
+                session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
+                                    message=f"step {step.name} succeeded in {elapsed:.2f}s"))
+                return True
+            if outcome.kind == "temporary":
+                delay = min(outcome.delay * 2 ** (attempts - 1), self.settings.max_backoff)
+                step.message = f"retrying in {delay:.1f}s: {outcome.message}"[:2000]
+                task.run_after = now + timedelta(seconds=delay)
+                session.add(TaskLog(task_id=task.id, step_name=step.name, level="warning",
+                                    message=f"step {step.name} will be retried in {delay:.1f}s "
+                                            f"(attempt {attempts} of {max_retries + 1}): {outcome.message}"))
+                self._drop_lease(task)
+                return False
+            step.status = StepStatus.FAILURE.value
+            step.message = outcome.message[:2000]
+            step.finished_at = now
+            status = {"timeout": TaskStatus.TIMEOUT, "cancelled": TaskStatus.CANCELLED}.get(
+                outcome.kind, TaskStatus.FAILURE)
+            session.add(TaskLog(task_id=task.id, step_name=step.name, level="error",
+                                message=f"step {step.name} ended {status.value}: {outcome.message}"))
+            await self._finish(session, task, status, f"{step.name}: {outcome.message}")
+            return False
+
+    async def _run_step(self, claim: Claim, ctx: StepContext, limit: float) -> _Outcome:
+        """Run the step's callable with its timeout while renewing the lease; classify how it ended."""
+        step_type = self.registry.steps.get(ctx.step_name)
+        if step_type is None:
+            return _Outcome("failure", f"unknown step type {ctx.step_name!r} (is its module imported?)")
+        lost = asyncio.Event()
+        step_task = asyncio.create_task(_call_with_timeout(step_type.func, ctx, limit),
+                                        name=f"task-step-{ctx.task_id}-{ctx.step_name}")
+        renewer = asyncio.create_task(self._renew(claim, ctx, step_task, lost), name=f"task-lease-{ctx.task_id}")
+        try:
+            await step_task
+            return _Outcome("success")
+        except asyncio.CancelledError:
+            if lost.is_set():
+                raise LeaseLost(claim.task_id) from None
+            raise
+        except _StepTimedOut:
+            return _Outcome("timeout", f"timed out after {limit:g}s")
+        except TaskCancelled:
+            return _Outcome("cancelled", "cancelled")
+        except TemporaryError as e:
+            return _Outcome("temporary", str(e) or type(e).__name__, e.delay)
+        except PermanentError as e:
+            return _Outcome("failure", str(e) or type(e).__name__)
+        except Exception as e:
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            await ctx.log.error(detail)
+            log.warning("step %s of task %s raised %s", ctx.step_name, ctx.task_id, detail)
+            return _Outcome("failure", detail)
+        finally:
+            renewer.cancel()
+            if not step_task.done():
+                step_task.cancel()
+            await asyncio.gather(renewer, step_task, return_exceptions=True)
+
+    async def _renew(self, claim: Claim, ctx: StepContext, step_task: asyncio.Task[None],
+                     lost: asyncio.Event) -> None:
+        interval = self.settings.lease_seconds / 3
+        expires = time.monotonic() + self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = utcnow()
+                async with self.db.session() as session:
+                    cancel = await session.scalar(
+                        update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
+                        .values(lease_expires_at=now + self.lease)
+                        .returning(Task.cancel_requested)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:
+                log.exception("worker %s could not renew the lease of task %s", self.name, claim.task_id)
+                if time.monotonic() < expires:
+                    continue
+                cancel = None
+            if cancel is None:
+                lost.set()
+                step_task.cancel()
+                return
+            expires = time.monotonic() + self.settings.lease_seconds
+            if cancel:
+                ctx._cancelled.set()
+
+    @staticmethod
+    def _drop_lease(task: Task) -> None:
+        task.lease_owner = None
+        task.lease_token = None
+        task.lease_expires_at = None
+
+    async def _finish(self, session: AsyncSession, task: Task, status: TaskStatus, message: str) -> None:
+        """End the task: status, message, the type's on_finish hook and lease release in one transaction."""
+        now = utcnow()
+        if status is TaskStatus.CANCELLED:
+            for step in task.steps:
+                if step.status == StepStatus.RUNNING.value:
+                    step.status = StepStatus.FAILURE.value
+                    step.message = message
+                    step.finished_at = now
+        task.status = status.value
+        task.message = message[:4000]
+        task.finished_at = now
+        self._drop_lease(task)
+        session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="info",
+                            message=f"task ended {status.value}"))
+        definition = self.registry.types.get(task.task_type)
+        if definition is not None and definition.on_finish is not None:
+            await definition.on_finish(session, task)
+        self.stats.tasks_finished += 1
