@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
-from kubesim.controllers import NODES, Simulation, defaults_pod
+from kubesim.controllers import NODES, Simulation
 from kubesim.defaults import apply_defaults
 from kubesim.logs import LogBook
 from kubesim.resources import ResourceType, by_plural
@@ -193,8 +193,6 @@ class VirtualCluster:
         """Create an object as the API would (defaults, controllers) without HTTP."""
         rt = by_plural(plural, group)
         obj = apply_defaults(rt, copy.deepcopy(obj))
-        if rt.plural == "pods":
-            obj = defaults_pod(obj)
         return self.store.create(rt, obj, namespace)
 
     def get(self, plural: str, name: str, namespace: str = "", *, group: str = "") -> JSON:

@@ -53,6 +53,9 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
         obj.setdefault("status", {"loadBalancer": {}})
+    elif kind == "Pod":
+        defaults_pod(obj)
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
     elif kind == "Deployment":

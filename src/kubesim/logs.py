@@ -24,7 +24,7 @@ class LogLine:
         return f"{self.timestamp} {self.text}\n" if timestamps else f"{self.text}\n"
 
 
-@dataclass
+@dataclass(eq=False)
 class LogFollower:
     """A ``follow=true`` reader: receives new lines, then None when the pod goes away."""
 

@@ -104,10 +104,7 @@ def parse_field_selector(text: str | None) -> Predicate | None:
         reqs.append((path, op == "!=", value))
 
     def match(obj: JSON) -> bool:
-        for path, negate, value in reqs:
-            if (field_value(obj, path) == value) == negate:
-                return False
-        return True
+        return all((field_value(obj, path) == value) != negate for path, negate, value in reqs)
 
     return match
 

@@ -256,6 +256,11 @@ class Store:
             self._watchers.add(w)
         return w
 
+    def watch_count(self, rt: ResourceType | None = None) -> int:
+        """Open watches (of one resource bucket, or all): lets tests wait for a client's watch."""
+        with self._lock:
+            return sum(1 for w in self._watchers if rt is None or w.key == rt.key)
+
     def unwatch(self, w: Watcher) -> None:
         with self._lock:
             self._watchers.discard(w)
