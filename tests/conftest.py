@@ -7,6 +7,7 @@ so the same suite runs on SQLite and on a real PostgreSQL 15.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,9 +17,13 @@ import pytest
 from shoal.api.app import create_app
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, load_settings
+from shoal.core.security import configure_password_hashing
 from shoal.iam.accounts import bootstrap_admin
 from shoal.store.migrate import upgrade
 from tests.support.postgres import PostgresServer
+
+# Cheap argon2 parameters for tests only: the hashes stay real argon2id, just faster to compute.
+configure_password_hashing(time_cost=1, memory_cost_kib=1024)
 
 ADMIN_TOKEN = "shoal_test-admin-token-0123456789abcdef"
 ADMIN_PASSWORD = "admin-password-123"
@@ -34,15 +39,31 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file copied for each test: migrations run once, not per test."""
+    path = tmp_path_factory.mktemp("template") / "shoal.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    """A migrated PostgreSQL database used as CREATE DATABASE … TEMPLATE for each test."""
+    url = postgres.create_database(name="shoal_template")
+    upgrade(url)
+    return "shoal_template"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database per test, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'shoal.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database()
-    upgrade(url)
-    return url
+        path = tmp_path / "shoal.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(template=request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ class PostgresServer:
         cmd = list(args)
         if self._as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
     def start(self) -> None:
         if self._as_root:
@@ -64,7 +66,7 @@ class PostgresServer:
     def psql(self, sql: str) -> None:
         self._run(_find("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", sql)
 
-    def create_database(self) -> str:
-        name = "t_" + uuid.uuid4().hex[:12]
-        self.psql(f"CREATE DATABASE {name}")
+    def create_database(self, name: str | None = None, template: str | None = None) -> str:
+        name = name or "t_" + uuid.uuid4().hex[:12]
+        self.psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"

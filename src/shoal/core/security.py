@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = [
     "SecretBox",
     "SecretDecryptError",
+    "configure_password_hashing",
     "hash_password",
     "hash_token",
     "new_token",
@@ -59,6 +60,12 @@ class SecretBox:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as e:
             raise SecretDecryptError("stored secret cannot be decrypted with this key") from e
+
+
+def configure_password_hashing(*, time_cost: int, memory_cost_kib: int) -> None:
+    """Change argon2 cost; the test suite lowers it so thousands of logins stay fast."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
 
 
 def hash_password(password: str) -> str:
