@@ -155,7 +155,9 @@ class Simulator:
         )
 
     def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets
+        # whose proto says TCP, and without it Nagle + delayed ACK cost 40 ms per response.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._port))
         sock.listen(1024)
