@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.business.directory import BusinessInfo
 from shoal.core.config import BusinessSettings
-from shoal.core.errors import Conflict
+from shoal.core.errors import Unavailable
 
 __all__ = ["BkCmdbDirectory", "CmdbUnavailable"]
 
 _PAGE = 200
 
 
-class CmdbUnavailable(Conflict):
+class CmdbUnavailable(Unavailable):
     """BK-CMDB did not answer or answered with an error."""
 
 

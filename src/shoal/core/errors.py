@@ -10,7 +10,8 @@ Library exceptions are translated at the boundary with ``raise ... from e``.
     ├── PermissionDenied       403  authenticated, but lacks the right
     ├── NotFound               404  the named thing does not exist (or is hidden)
     ├── Conflict               409  the state of things forbids it now
-    └── Unprocessable          422  well-formed but semantically unacceptable
+    ├── Unprocessable          422  well-formed but semantically unacceptable
+    └── Unavailable            503  a system Shoal depends on (CMDB, a cluster…) did not answer
 
 Messages are keys into ``core.messages``; the text is chosen per language when
 the error is rendered, so the same error reads well in zh-CN and en.
@@ -27,6 +28,7 @@ __all__ = [
     "PermissionDenied",
     "ShoalError",
     "Unauthenticated",
+    "Unavailable",
     "Unprocessable",
 ]
 
@@ -93,3 +95,9 @@ class Unprocessable(ShoalError):
     """Well-formed input that fails validation."""
 
     status = 422
+
+
+class Unavailable(ShoalError):
+    """A system Shoal depends on (BK-CMDB, a managed cluster, a cloud API) did not answer."""
+
+    status = 503
