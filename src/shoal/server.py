@@ -6,6 +6,7 @@ same way the real server does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import uvicorn
@@ -14,6 +15,7 @@ from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, write_private
 from shoal.iam.accounts import Bootstrap, bootstrap_admin
 from shoal.store.migrate import upgrade_async
+from shoal.tasks.worker import WorkerSettings, run_beside
 
 __all__ = ["prepare", "serve"]
 
@@ -49,4 +51,6 @@ def serve(settings: Settings, ctx: AppContext) -> None:
     app = create_app(ctx)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             proxy_headers=True, ws_ping_interval=10)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    # The in-process task worker shares the server's event loop (SHOAL_WORKER_IN_PROCESS=false turns it off).
+    asyncio.run(run_beside(server.serve(), ctx, WorkerSettings()))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import typer
 
-from shoal.cli import admin, client_cmds, server_cmds
+from shoal.cli import admin, client_cmds, server_cmds, tasks
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shoal: multi-cluster Kubernetes management.")
 
 server_cmds.register(app)
 client_cmds.register(app)
 admin.register(app)
+tasks.register(app)
 
 
 def main() -> None:

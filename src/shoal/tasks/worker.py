@@ -32,13 +32,14 @@ the lease release commit in one transaction.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import socket
 import time
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -65,9 +66,21 @@ from shoal.tasks.registry import (
 if TYPE_CHECKING:
     from shoal.context import AppContext
 
-__all__ = ["Claim", "Worker", "WorkerSettings", "WorkerStats"]
+__all__ = [
+    "BUILTIN_MODULES",
+    "Claim",
+    "Worker",
+    "WorkerSettings",
+    "WorkerStats",
+    "load_task_modules",
+    "run_beside",
+    "run_worker",
+]
 
 log = logging.getLogger("shoal.tasks.worker")
+
+#: Modules whose import registers Shoal's own step and task types; capabilities add theirs here.
+BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo",)
 
 _RUNNABLE = (TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value)
 _DONE_STEPS = (StepStatus.SUCCESS.value, StepStatus.SKIP.value)
@@ -290,11 +303,14 @@ class Worker:
         """Give the lease back at once (shutdown): another worker may resume without waiting for expiry."""
         try:
             async with self.db.session() as session:
-                await session.execute(
+                result = await session.execute(
                     update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
                     .values(lease_token=None, lease_owner=None, lease_expires_at=None)
                     .execution_options(synchronize_session=False)
                 )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    session.add(TaskLog(task_id=claim.task_id, level="warning",
+                                        message=f"worker {self.name} stopped; the task waits for another worker"))
         except Exception:
             log.exception("could not release the lease of task %s", claim.task_id)
 
@@ -459,3 +475,30 @@ class Worker:
         if definition is not None and definition.on_finish is not None:
             await definition.on_finish(session, task)
         self.stats.tasks_finished += 1
+
+
+def load_task_modules(extra: Iterable[str] = ()) -> None:
+    """Import the built-in task modules and ``extra`` ones so their types are in the registry."""
+    for module in (*BUILTIN_MODULES, *extra):
+        importlib.import_module(module)
+
+
+async def run_worker(app: AppContext, settings: WorkerSettings) -> None:
+    """``shoal worker``: run one worker on ``app``'s database until cancelled (leases are released)."""
+    load_task_modules(settings.imports)
+    await Worker(app.db, settings, app=app).run()
+
+
+async def run_beside(main: Awaitable[None], app: AppContext, settings: WorkerSettings) -> None:
+    """``shoal server``: run ``main`` (the HTTP server) with an in-process worker; stop the worker with it."""
+    if not settings.in_process:
+        await main
+        return
+    load_task_modules(settings.imports)
+    worker = Worker(app.db, settings, app=app)
+    worker_task = asyncio.create_task(worker.run(), name="in-process-task-worker")
+    try:
+        await main
+    finally:
+        worker_task.cancel()
+        await asyncio.gather(worker_task, return_exceptions=True)
