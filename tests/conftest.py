@@ -30,8 +30,8 @@ ADMIN_PASSWORD = "admin-password-123"
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
     server.start()
     try:
         yield server

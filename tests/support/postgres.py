@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -31,10 +32,12 @@ def _find(binary: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self, base: Path) -> None:
-        self.base = base
+    def __init__(self, base: Path | None = None) -> None:
+        # Not under pytest's basetemp: pytest resets that tree to mode 0700, which would lock the
+        # postgres user out of its own data directory while another pytest run starts.
+        self.base = base or Path(tempfile.mkdtemp(prefix="shoal-pg-"))
         self.port = _free_port()
-        self.data = base / "data"
+        self.data = self.base / "data"
         self._as_root = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:
@@ -48,11 +51,6 @@ class PostgresServer:
     def start(self) -> None:
         if self._as_root:
             shutil.chown(self.base, "postgres")
-            self.base.chmod(0o755)
-            for parent in self.base.parents:
-                if parent == Path("/"):
-                    break
-                parent.chmod(parent.stat().st_mode | 0o711)
         self._run(_find("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         self._run(
             _find("pg_ctl"), "-D", str(self.data), "-w", "-l", str(self.base / "log"), "-o",
@@ -61,7 +59,10 @@ class PostgresServer:
         )
 
     def stop(self) -> None:
-        self._run(_find("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        try:
+            self._run(_find("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def psql(self, sql: str) -> None:
         self._run(_find("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", sql)
