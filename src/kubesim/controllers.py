@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 
-__all__ = ["Simulation", "defaults_pod", "desired_healthy", "pod_is_ready"]
+__all__ = ["Simulation", "defaults_pod", "defaults_pod_admission", "desired_healthy", "pod_is_ready"]
 
 PODS = by_plural("pods")
 NODES = by_plural("nodes")
@@ -291,7 +291,7 @@ class Simulation:
         extra = {"pod-template-hash": hash_label} if hash_label else {}
         while len(pods) < want:
             pod = self._new_pod(rs, template, f"{name}-{uuid.uuid4().hex[:5]}", extra)
-            pods.append(self.store.create(PODS, defaults_pod(pod), ns))
+            pods.append(self.store.create(PODS, defaults_pod_admission(pod), ns))
         for extra_pod in sorted(pods, key=lambda p: p["metadata"]["name"])[want:]:
             self.store.delete(PODS, ns, extra_pod["metadata"]["name"])
         pods = self._owned_pods(rs)
@@ -414,7 +414,7 @@ class Simulation:
             if node_name not in placed:
                 pod = self._new_pod(ds, template, f"{name}-{uuid.uuid4().hex[:5]}", {})
                 pod["spec"]["nodeName"] = node_name
-                self.store.create(PODS, defaults_pod(pod), ns)
+                self.store.create(PODS, defaults_pod_admission(pod), ns)
         pods = self._owned_pods(ds)
         ready = sum(1 for p in pods if pod_is_ready(p))
 
@@ -423,6 +423,18 @@ class Simulation:
                            "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
                            "updatedNumberScheduled": len(pods), "observedGeneration": d["metadata"]["generation"]}
         self.store.mutate(DAEMONSETS, ns, name, status)
+
+
+def defaults_pod_admission(pod: JSON) -> JSON:
+    """What admission adds to real pods only (not templates): priority, default tolerations."""
+    spec = defaults_pod(pod)["spec"]
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    spec.setdefault("priority", 0)
+    tolerations = spec.setdefault("tolerations", [])
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(t.get("key") == key for t in tolerations):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    return pod
 
 
 def defaults_pod(pod: JSON) -> JSON:
@@ -436,14 +448,6 @@ def defaults_pod(pod: JSON) -> JSON:
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
     spec.setdefault("securityContext", {})
     spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
-    spec.setdefault("tolerations", [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": 300},
-    ])
     for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
         image = c.get("image", "")
         c.setdefault("imagePullPolicy", "Always" if image.endswith(":latest") or ":" not in image

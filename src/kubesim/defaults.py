@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kubesim.controllers import defaults_pod
+from kubesim.controllers import defaults_pod, defaults_pod_admission
 from kubesim.errors import invalid
 from kubesim.resources import ResourceType
 
@@ -54,7 +54,7 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
             port.setdefault("targetPort", port.get("port"))
         obj.setdefault("status", {"loadBalancer": {}})
     elif kind == "Pod":
-        defaults_pod(obj)
+        defaults_pod_admission(obj)
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
@@ -63,8 +63,9 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault("strategy", {"type": "RollingUpdate",
-                                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        if not spec.get("strategy"):
+            spec["strategy"] = {"type": "RollingUpdate",
+                                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
         _pod_template(spec)
     elif kind in ("ReplicaSet", "StatefulSet", "Job"):
         spec = obj.setdefault("spec", {})
@@ -74,8 +75,9 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
     elif kind == "DaemonSet":
         spec = obj.setdefault("spec", {})
         spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("updateStrategy", {"type": "RollingUpdate",
-                                           "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
+        if not spec.get("updateStrategy"):
+            spec["updateStrategy"] = {"type": "RollingUpdate",
+                                      "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
         _pod_template(spec)
     elif kind == "PodDisruptionBudget":
         obj.setdefault("status", {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,

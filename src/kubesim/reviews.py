@@ -1,8 +1,7 @@
 """Self-subject reviews: SelfSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview.
 
-``kubectl auth can-i`` posts its review protobuf-encoded (``k8s\\x00`` + a
-``runtime.Unknown`` envelope) and never retries in JSON, so this module carries a
-minimal protobuf reader for exactly those messages. Answers are always JSON.
+``kubectl auth can-i`` posts its review protobuf-encoded and never retries in JSON;
+:mod:`kubesim.protobuf` decodes it. Answers are always JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kubesim import protobuf
 from kubesim.authz import Attributes, Identity, Policy
 from kubesim.errors import bad_request
 
@@ -19,91 +19,12 @@ __all__ = ["PROTOBUF", "decode_body", "self_subject_access_review", "self_subjec
            "self_subject_rules_review"]
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-_MAGIC = b"k8s\x00"
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise bad_request("truncated protobuf varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> dict[int, list[bytes | int]]:
-    """Parse one protobuf message into field number -> values (bytes or ints)."""
-    out: dict[int, list[bytes | int]] = {}
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _varint(buf, pos)
-        num, wire = tag >> 3, tag & 7
-        value: bytes | int
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            value = buf[pos:pos + length]
-            pos += length
-        elif wire == 1:
-            value = int.from_bytes(buf[pos:pos + 8], "little")
-            pos += 8
-        elif wire == 5:
-            value = int.from_bytes(buf[pos:pos + 4], "little")
-            pos += 4
-        else:
-            raise bad_request(f"unsupported protobuf wire type {wire}")
-        out.setdefault(num, []).append(value)
-    return out
-
-
-def _str(fields: dict[int, list[bytes | int]], num: int) -> str:
-    v = fields.get(num, [b""])[0]
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _msg(fields: dict[int, list[bytes | int]], num: int) -> dict[int, list[bytes | int]] | None:
-    v = fields.get(num)
-    if not v or not isinstance(v[0], bytes):
-        return None
-    return _fields(v[0])
-
-
-def _decode_protobuf(body: bytes) -> JSON:
-    if not body.startswith(_MAGIC):
-        raise bad_request("protobuf body without the k8s envelope")
-    unknown = _fields(body[len(_MAGIC):])
-    type_meta = _msg(unknown, 1) or {}
-    kind = _str(type_meta, 2)
-    raw = unknown.get(2, [b""])[0]
-    obj = _fields(raw if isinstance(raw, bytes) else b"")
-    spec = _msg(obj, 2) or {}
-    out: JSON = {"kind": kind, "apiVersion": _str(type_meta, 1), "metadata": {}}
-    if kind == "SelfSubjectAccessReview":
-        s: JSON = {}
-        ra = _msg(spec, 1)
-        if ra is not None:
-            s["resourceAttributes"] = {k: _str(ra, n) for n, k in enumerate(
-                ("namespace", "verb", "group", "version", "resource", "subresource", "name"), start=1)}
-        nra = _msg(spec, 2)
-        if nra is not None:
-            s["nonResourceAttributes"] = {"path": _str(nra, 1), "verb": _str(nra, 2)}
-        out["spec"] = s
-    elif kind == "SelfSubjectRulesReview":
-        out["spec"] = {"namespace": _str(spec, 1)}
-    else:
-        out["spec"] = {}
-    return out
 
 
 def decode_body(body: bytes, content_type: str) -> JSON:
     """A review body as JSON, whichever encoding the client chose."""
     if content_type.startswith(PROTOBUF):
-        return _decode_protobuf(body)
+        return protobuf.decode(body)
     try:
         data = json.loads(body or b"{}")
     except ValueError as e:

@@ -151,9 +151,9 @@ class Store:
             if k in bucket:
                 raise already_exists(rt, meta["name"])
             rv = self._bump()
-            meta["uid"] = meta.get("uid") or str(uuid.uuid4())
+            meta["uid"] = str(uuid.uuid4())
             meta["resourceVersion"] = str(rv)
-            meta["creationTimestamp"] = meta.get("creationTimestamp") or now_iso()
+            meta["creationTimestamp"] = now_iso()
             meta["generation"] = 1
             for transient in ("deletionTimestamp", "managedFields"):
                 meta.pop(transient, None)

@@ -1,0 +1,53 @@
+"""``kubectl create …`` posts protobuf bodies: each kind must arrive intact."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from kubesim.runner import Simulator
+from tests.kubesim.conftest import Kubectl
+
+
+def _get(kubectl: Kubectl, *args: str) -> dict[str, object]:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)  # type: ignore[no-any-return]
+
+
+def test_create_namespace_deployment_and_friends(kubectl: Kubectl, sim: Simulator) -> None:
+    assert kubectl("create", "namespace", "team").stdout.strip() == "namespace/team created"
+    kubectl("create", "deployment", "web", "--image=nginx:1.27", "--replicas=3", "--port=80", "-n", "team")
+    dep = _get(kubectl, "deployment", "web", "-n", "team")
+    spec = dep["spec"]
+    assert isinstance(spec, dict)
+    assert spec["replicas"] == 3 and spec["selector"] == {"matchLabels": {"app": "web"}}
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx:1.27" and container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    pods = kubectl("get", "pods", "-n", "team", "-l", "app=web", "-o", "name").stdout.split()
+    assert len(pods) == 3
+    kubectl("create", "configmap", "settings", "--from-literal=mode=fast", "-n", "team")
+    assert _get(kubectl, "configmap", "settings", "-n", "team")["data"] == {"mode": "fast"}
+    kubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret", "-n", "team")
+    secret = _get(kubectl, "secret", "creds", "-n", "team")
+    assert secret["type"] == "Opaque"
+    assert base64.b64decode(secret["data"]["password"]) == b"s3cret"  # type: ignore[index]
+    kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "-n", "team")
+    svc = _get(kubectl, "service", "web", "-n", "team")["spec"]
+    assert svc["ports"][0]["port"] == 80 and svc["ports"][0]["targetPort"] == 8080  # type: ignore[index]
+    assert svc["clusterIP"].startswith("10.96.")  # type: ignore[index]
+
+
+def test_create_rbac_serviceaccount_token(kubectl: Kubectl, sim: Simulator) -> None:
+    kubectl("create", "serviceaccount", "robot", "-n", "default")
+    kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods", "-n", "default")
+    kubectl("create", "rolebinding", "robot-reads", "--role=pod-reader", "--serviceaccount=default:robot",
+            "-n", "default")
+    role = _get(kubectl, "role", "pod-reader", "-n", "default")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    binding = _get(kubectl, "rolebinding", "robot-reads", "-n", "default")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]
+    token = kubectl("create", "token", "robot", "-n", "default", "--duration=10m").stdout.strip()
+    assert token
+    kubectl("create", "pdb", "web", "--selector=app=web", "--min-available=1", "-n", "default")
+    assert _get(kubectl, "pdb", "web", "-n", "default")["spec"]["minAvailable"] == 1  # type: ignore[index]
