@@ -2,7 +2,7 @@
 # Install front-end assets from npm and copy the files the web UI serves into static/vendor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npm install --no-audit --no-fund --silent
+npm install --no-audit --no-fund --no-package-lock --silent
 dest=src/shoal/web/static/vendor
 mkdir -p "$dest"
 cp node_modules/htmx.org/dist/htmx.min.js "$dest/"

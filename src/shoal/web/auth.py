@@ -1,0 +1,118 @@
+"""Login, logout and the language switch.
+
+The login form sets the same cookies as ``POST /api/v1/auth/login`` (an HttpOnly
+session cookie and the CSRF cookie). Before a session exists, the login form is
+protected by a double-submit token of its own, so another site cannot log a
+browser into an account of its choosing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from shoal.api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CtxDep,
+    OptionalPrincipal,
+    SessionDep,
+    client_address,
+    csrf_token_for,
+)
+from shoal.api.problems import language_of
+from shoal.audit import service as audit
+from shoal.core.errors import PermissionDenied, Unauthenticated
+from shoal.core.i18n import LANGUAGES, translate
+from shoal.core.security import tokens_equal
+from shoal.iam import accounts
+from shoal.web.deps import PagePrincipal
+from shoal.web.nav import NavItem
+from shoal.web.render import LANG_COOKIE, redirect, render, safe_next
+
+__all__ = ["nav", "router"]
+
+router = APIRouter(include_in_schema=False)
+nav: tuple[NavItem, ...] = ()
+
+LOGIN_CSRF_COOKIE = "shoal_login_csrf"
+ONE_YEAR = 365 * 24 * 3600
+
+
+def _login_page(request: Request, *, next_url: str, username: str = "", error: str | None = None,
+                status: int = 200) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "auth/login.html",
+                      {"next": next_url, "username": username, "error": error, "login_csrf": token},
+                      status=status, principal=None)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, principal: OptionalPrincipal, next: str = "/") -> Response:
+    if principal is not None:
+        return redirect(safe_next(next))
+    return _login_page(request, next_url=safe_next(next))
+
+
+@router.post("/login")
+async def login(
+    request: Request, ctx: CtxDep, session: SessionDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
+    login_csrf: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    target = safe_next(next)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not tokens_equal(login_csrf, expected):
+        raise PermissionDenied("error.csrf", error_code="csrf_failed", hint="hint.csrf")
+    username = username.strip()
+    try:
+        user = await accounts.authenticate_password(session, username, password)
+    except Unauthenticated:
+        await session.rollback()
+        await audit.record(session, None, "auth.login", target_type="user", target_id=username[:64],
+                           outcome="failure", username=username[:64], detail={"source": client_address(request),
+                                                                              "via": "web"})
+        await session.commit()
+        message = translate("error.bad_login", language_of(request))
+        return _login_page(request, next_url=target, username=username, error=message, status=401)
+    token = await accounts.create_session(session, user, ctx.settings.auth.session_hours)
+    principal = await accounts.load_principal(session, user, via="web", source=client_address(request))
+    await audit.record(session, principal, "auth.login", target_type="user", target_id=user.username)
+    await session.commit()
+    max_age = ctx.settings.auth.session_hours * 3600
+    response = redirect(target)
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
+                        secure=ctx.settings.cookie_secure)
+    response.set_cookie(CSRF_COOKIE, csrf_token_for(ctx.settings.secret_key, token), max_age=max_age,
+                        httponly=False, samesite="lax", secure=ctx.settings.cookie_secure)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, principal: PagePrincipal, session: SessionDep) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await accounts.end_session(session, cookie)
+        await audit.record(session, principal, "auth.logout", target_type="user", target_id=principal.username)
+        await session.commit()
+    response = redirect("/login", flash_key="ui.flash.logged_out", level="info")
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, next: str = "/") -> Response:
+    """Remember the chosen language (a preference cookie; it changes nothing on the server)."""
+    response = redirect(safe_next(next))
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=ONE_YEAR, httponly=False, samesite="lax")
+    return response

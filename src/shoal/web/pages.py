@@ -1,0 +1,101 @@
+"""Mount the web console on the application.
+
+``install(app)`` is called by ``shoal.api.app.create_app``. It serves static
+assets, answers errors on pages with an HTML page (``app.state.html_error_renderer``,
+used by ``shoal.api.problems``), and includes every area in :data:`AREAS`.
+
+Adding an area (say, a task viewer): write ``shoal/web/tasks.py`` with
+``router = APIRouter()`` and ``nav = (NavItem("ui.nav.tasks", "/tasks", "tasks"),)``,
+put its templates in ``templates/tasks/`` (``{% extends "base.html" %}``, fill
+``{% block content %}``), use ``PagePrincipal``/``SessionDep`` and ``render()``,
+then append the module to :data:`AREAS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from shoal.api.deps import SESSION_COOKIE
+from shoal.api.problems import language_of
+from shoal.context import AppContext
+from shoal.core.errors import ShoalError
+from shoal.core.i18n import translate
+from shoal.iam.accounts import load_principal, resolve_token
+from shoal.iam.authz import Principal
+from shoal.web import admin, audit_pages, auth, nav, projects, requests_pages
+from shoal.web.deps import LoginRequired
+from shoal.web.render import render
+
+__all__ = ["AREAS", "install"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: The console's areas, in the order their routes are matched. Each has ``router`` and ``nav``.
+AREAS: tuple[ModuleType, ...] = (auth, projects, requests_pages, audit_pages, admin)
+
+_TITLES = {400: "ui.error.400", 401: "ui.error.401", 403: "ui.error.403", 404: "ui.error.404",
+           405: "ui.error.405", 409: "ui.error.409", 422: "ui.error.422"}
+
+
+def _login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target if request.method == "GET" else request.url.path, safe="/")
+
+
+async def _on_login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse("/login?next=" + quote(exc.next_url, safe="/"), status_code=303)
+
+
+async def _principal_for_error_page(request: Request) -> Principal | None:
+    """Who is looking at the error page, so it can keep the sidebar; None if unknown."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    ctx: AppContext = request.app.state.ctx
+    try:
+        async with ctx.db.session() as session:
+            user = await resolve_token(session, cookie, ("session",))
+            return await load_principal(session, user, via="web")
+    except ShoalError:
+        return None
+
+
+async def render_error(request: Request, status: int, problem: dict[str, Any]) -> Response:
+    """The HTML twin of a problem+json body: what went wrong, what to do, and a way back."""
+    if status == 401:
+        return RedirectResponse(_login_url(request), status_code=303)
+    lang = language_of(request)
+    message = str(problem.get("message", ""))
+    if problem.get("code") == "not_found":
+        message = translate("ui.error.page_not_found", lang, path=request.url.path)
+    principal = await _principal_for_error_page(request)
+    context = {
+        "status": status,
+        "title": translate(_TITLES.get(status, "ui.error.500"), lang),
+        "message": message,
+        "hint": problem.get("hint"),
+        "code": problem.get("code", ""),
+        "request_id": problem.get("request_id", ""),
+        "errors": problem.get("errors", []),
+    }
+    return render(request, "error_page.html", context, status=status, principal=principal)
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(LoginRequired, _on_login_required)
+    app.state.html_error_renderer = render_error
+    for area in AREAS:
+        app.include_router(area.router)
+        nav.register(*area.nav)

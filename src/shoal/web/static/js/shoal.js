@@ -1,0 +1,64 @@
+// Shoal console behaviour: dialogs, confirmations before destructive actions, flash messages.
+// Every page works without this file; it only adds the niceties.
+(function () {
+  "use strict";
+
+  function openDialog(id) {
+    var dlg = document.getElementById(id);
+    if (dlg && !dlg.open) { dlg.showModal(); }
+    var first = dlg && dlg.querySelector("input:not([type=hidden]), select, textarea");
+    if (first) { first.focus(); }
+  }
+
+  // A form with data-confirm asks first, in the shared confirmation dialog.
+  var pending = null;
+  function askConfirm(form, submitter) {
+    var dlg = document.getElementById("confirm-dialog");
+    if (!dlg) { return true; }
+    dlg.querySelector("[data-confirm-title]").textContent = form.dataset.confirmTitle || "";
+    dlg.querySelector("[data-confirm-text]").textContent = form.dataset.confirm;
+    var ok = dlg.querySelector("[data-confirm-ok]");
+    ok.textContent = form.dataset.confirmOk || ok.dataset.default;
+    ok.classList.toggle("danger", form.dataset.confirmTone !== "info");
+    ok.classList.toggle("solid", form.dataset.confirmTone !== "info");
+    ok.classList.toggle("primary", form.dataset.confirmTone === "info");
+    dlg.querySelector(".confirm-icon").classList.toggle("info", form.dataset.confirmTone === "info");
+    pending = { form: form, submitter: submitter };
+    dlg.showModal();
+    return false;
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) { return; }
+    if (form.dataset.confirmed === "1") { form.dataset.confirmed = ""; return; }
+    ev.preventDefault();
+    askConfirm(form, ev.submitter);
+  }, true);
+
+  document.addEventListener("click", function (ev) {
+    var el = ev.target instanceof Element ? ev.target : null;
+    if (!el) { return; }
+    var opener = el.closest("[data-open-dialog]");
+    if (opener) { ev.preventDefault(); openDialog(opener.getAttribute("data-open-dialog")); return; }
+    var closer = el.closest("[data-close-dialog]");
+    if (closer) { ev.preventDefault(); var d = closer.closest("dialog"); if (d) { d.close(); } return; }
+    if (el.matches("[data-confirm-ok]") && pending) {
+      ev.preventDefault();
+      var p = pending; pending = null;
+      document.getElementById("confirm-dialog").close();
+      p.form.dataset.confirmed = "1";
+      p.form.requestSubmit(p.submitter || undefined);
+      return;
+    }
+    if (el.tagName === "DIALOG") { el.close(); }  // a click on the backdrop closes
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog[data-open-on-load]").forEach(function (d) { d.showModal(); });
+    document.querySelectorAll(".flash").forEach(function (f) {
+      setTimeout(function () { f.classList.add("hide"); }, 5000);
+      setTimeout(function () { f.remove(); }, 5600);
+    });
+  });
+})();

@@ -1,0 +1,97 @@
+"""A real ``shoal server`` on a loopback port and headless Debian Chromium driven by Playwright.
+
+The server runs as a subprocess exactly as an operator starts it (``shoal server``
+with ``SHOAL_*`` variables) on an empty data directory, so the browser tests
+cover start-up, migrations and the first admin as well as the pages.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.conftest import ADMIN_PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+#: A cold start (migrations, first admin) takes about two seconds here; allow for a slow CI machine.
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    data_dir: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("shoal-live")
+    port = _free_port()
+    log = data_dir / "server.log"
+    env = {**os.environ, "SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{port}",
+           "SHOAL_ADMIN_PASSWORD": ADMIN_PASSWORD, "SHOAL_SECRET_KEY": "browser-test-secret",
+           "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_DATABASE_URL": ""}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"shoal server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"shoal server did not start in {START_TIMEOUT}s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield LiveServer(url=url, data_dir=data_dir, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,221 @@
+"""The web console over ASGI: who sees which page, forms with CSRF, the enable flow, languages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from shoal.context import AppContext
+from tests.conftest import ADMIN_PASSWORD
+from tests.web.helpers import SignIn, User, browser, hidden, login, make_user
+
+
+@pytest.fixture
+async def admin(ctx: AppContext) -> AsyncIterator[User]:
+    async with browser(ctx) as client:
+        yield User(client, await login(client, "admin", ADMIN_PASSWORD))
+
+
+@pytest.fixture
+def users(ctx: AppContext, admin: User) -> SignIn:
+    """``async with users("bob") as bob``: a new user, signed in in their own browser."""
+
+    @asynccontextmanager
+    async def signed_in(name: str) -> AsyncIterator[User]:
+        await make_user(admin.client, admin.csrf, name)
+        async with browser(ctx) as client:
+            yield User(client, await login(client, name, "password-123"))
+
+    return signed_in
+
+
+async def test_anonymous_page_redirects_to_login_with_next(ctx: AppContext) -> None:
+    async with browser(ctx) as client:
+        r = await client.get("/projects/demo?x=1")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=/projects/demo%3Fx%3D1"
+        page = await client.get(r.headers["location"])
+        assert page.status_code == 200 and 'name="next" value="/projects/demo?x=1"' in page.text
+
+
+async def test_wrong_password_is_refused_in_the_users_language(ctx: AppContext) -> None:
+    for lang, text in (("en", "Wrong username or password."), ("zh-CN", "用户名或密码错误。")):
+        async with browser(ctx, lang=lang) as client:
+            page = await client.get("/login")
+            r = await client.post("/login", data={"username": "admin", "password": "nope-nope",
+                                                  "login_csrf": hidden(page.text, "login_csrf")})
+            assert r.status_code == 401
+            assert text in r.text
+            assert "shoal_session" not in client.cookies
+
+
+async def test_login_form_needs_its_own_token(ctx: AppContext) -> None:
+    async with browser(ctx) as client:
+        r = await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 403
+        assert "CSRF" in r.text and "<html" in r.text
+
+
+async def test_post_without_csrf_token_is_refused(admin: User) -> None:
+    r = await admin.client.post("/projects", data={"code": "nocsrf", "name": "No CSRF"})
+    assert r.status_code == 403
+    assert "CSRF" in r.text
+    r = await admin.client.post("/projects", data={"code": "nocsrf", "name": "No CSRF", "csrf_token": "forged"})
+    assert r.status_code == 403
+    listing = await admin.get("/")
+    assert "nocsrf" not in listing.text
+    r = await admin.client.post("/logout")
+    assert r.status_code == 403
+
+
+async def test_admin_creates_business_and_project_then_enables(admin: User) -> None:
+    r = await admin.submit("/admin/businesses", {"id": "100", "name": "Demo Biz", "maintainers": "admin"})
+    assert r.status_code == 303
+    page = await admin.get(r.headers["location"])
+    assert "Business Demo Biz (#100) added." in page.text and 'data-business="100"' in page.text
+    r = await admin.submit("/projects", {"code": "demo", "name": "Demo"})
+    assert r.status_code == 303 and r.headers["location"] == "/projects/demo"
+    page = await admin.get("/projects/demo")
+    assert 'data-testid="enable-page"' in page.text
+    assert 'data-business="100"' in page.text
+    assert "you see every business" in page.text  # R3: admins see the list directly
+    r = await admin.submit("/projects/demo/enable", {"business_id": "100"})
+    assert r.status_code == 303
+    page = await admin.get("/projects/demo")
+    assert 'data-testid="bound-business">Demo Biz<' in page.text
+    assert "No clusters yet" in page.text
+    listing = await admin.get("/?q=dem")
+    assert 'data-project="demo"' in listing.text
+
+
+async def test_create_project_error_is_shown_in_the_dialog(admin: User) -> None:
+    r = await admin.submit("/projects", {"code": "Bad Code", "name": "X1"})
+    assert r.status_code == 400
+    assert "is not a valid project code" in r.text
+    assert 'id="create-project" class="" data-open-on-load' in r.text
+
+
+async def test_non_maintainer_sees_why_help_and_applies_then_admin_approves(
+    admin: User, users: SignIn
+) -> None:
+    await admin.submit("/admin/businesses", {"id": "200", "name": "Biz 200", "maintainers": "admin"})
+    async with users("bob") as bob:
+        r = await bob.submit("/projects", {"code": "bobs", "name": "Bob's"})
+        assert r.status_code == 303
+        page = await bob.get("/projects/bobs")
+        assert 'data-testid="no-business"' in page.text
+        assert 'data-testid="help-text"' in page.text
+        assert 'data-testid="apply-business-form"' in page.text
+        # enabling anyway is refused with the reason, on the page
+        r = await bob.submit("/projects/bobs/enable", {"business_id": "200"})
+        assert r.status_code == 403 and "You do not maintain business 200" in r.text
+        r = await bob.submit("/projects/bobs/apply-business", {"business_id": "200", "reason": "need it for bobs"})
+        assert r.status_code == 303
+        page = await bob.get("/projects/bobs")
+        assert 'data-testid="pending-request"' in page.text
+        todo = await admin.get("/requests")
+        assert 'data-testid="approve-1"' in todo.text
+        r = await admin.submit("/requests/1/approve", {"note": "ok"})
+        assert r.status_code == 303
+        mine = await bob.get("/requests?view=mine")
+        assert 'data-status="approved"' in mine.text and "“ok”" in mine.text
+        page = await bob.get("/projects/bobs")
+        assert 'data-business="200"' in page.text and 'data-testid="enable-form"' in page.text
+        r = await bob.submit("/projects/bobs/enable", {"business_id": "200"})
+        assert r.status_code == 303
+        page = await bob.get("/projects/bobs")
+        assert 'data-testid="bound-business">Biz 200<' in page.text
+
+
+async def test_non_member_gets_the_apply_form_not_a_raw_403(
+    admin: User, users: SignIn
+) -> None:
+    await admin.submit("/projects", {"code": "secret", "name": "Secret"})
+    async with users("dave") as dave:
+        page = await dave.get("/projects/secret")
+        assert page.status_code == 403
+        assert 'data-testid="apply-role-form"' in page.text
+        r = await dave.submit("/projects/secret/apply-role", {"role": "viewer", "reason": "to read"})
+        assert r.status_code == 303
+        page = await dave.get("/projects/secret")
+        assert 'data-testid="pending-request"' in page.text
+        r = await dave.submit("/requests/1/approve")
+        assert r.status_code == 403 and "project_edit" in r.text and "data-error-code" in r.text
+        await admin.submit("/requests/1/approve")
+        page = await dave.get("/projects/secret")
+        assert page.status_code == 200 and 'data-testid="enable-page"' in page.text
+        assert 'data-testid="not-manager"' in page.text
+
+
+async def test_members_add_change_remove(admin: User, users: SignIn) -> None:
+    await admin.submit("/projects", {"code": "team", "name": "Team"})
+    async with users("erin"):
+        r = await admin.submit("/projects/team/members", {"username": "erin", "role": "developer"})
+        assert r.status_code == 303
+        page = await admin.get("/projects/team/members")
+        assert 'data-member="erin"' in page.text and "data-confirm=" in page.text
+        r = await admin.submit("/projects/team/members", {"username": "nobody", "role": "viewer"})
+        assert r.status_code == 404 and "User &#39;nobody&#39; does not exist." in r.text
+        r = await admin.submit("/projects/team/members/admin/remove")
+        assert r.status_code == 409 and "no manager left" in r.text
+        r = await admin.submit("/projects/team/members/erin/remove")
+        assert r.status_code == 303
+        page = await admin.get("/projects/team/members")
+        assert 'data-member="erin"' not in page.text
+
+
+async def test_admin_pages_are_for_admins_only(admin: User, users: SignIn) -> None:
+    async with users("frank") as frank:
+        listing = await admin.get("/admin/users")
+        assert 'data-user="frank"' in listing.text
+        home = await frank.get("/")
+        assert "/admin/users" not in home.text and "/admin/businesses" not in home.text
+        for path, action in (("/admin/users", "user_manage"), ("/admin/businesses", "business_manage")):
+            r = await frank.get(path)
+            assert r.status_code == 403 and action in r.text
+        r = await frank.submit("/admin/users", {"username": "mallory", "password": "password-123"})
+        assert r.status_code == 403
+
+
+async def test_audit_page_filters_and_pages(admin: User) -> None:
+    for i in range(23):
+        await admin.submit("/projects", {"code": f"p{i:02d}", "name": f"Project {i}"})
+    await admin.submit("/projects", {"code": "p00", "name": "Again"})
+    page = await admin.get("/audit?action=project.create")
+    assert page.text.count('data-action="project.create"') == 20
+    assert 'data-total="24"' in page.text
+    page2 = await admin.get("/audit?action=project.create&page=2")
+    assert page2.text.count('data-action="project.create"') == 4
+    failed = await admin.get("/audit?outcome=failure&user=admin")
+    assert failed.text.count('data-action="project.create"') == 1
+    projects = await admin.get("/?page=2")
+    assert projects.text.count("data-project=") == 3
+
+
+async def test_language_switch_changes_labels(admin: User) -> None:
+    page = await admin.get("/")
+    assert "New project" in page.text and '<html lang="en">' in page.text
+    r = await admin.get("/lang/zh-CN?next=/")
+    assert r.status_code == 303 and r.cookies.get("shoal_lang") == "zh-CN"
+    page = await admin.get("/")
+    assert "新建项目" in page.text and "审计" in page.text and '<html lang="zh-CN">' in page.text
+    await admin.submit("/projects", {"code": "zh", "name": "中文项目"})
+    page = await admin.get("/projects/zh")
+    assert "启用容器服务" in page.text and "查看帮助" in page.text
+    r = await admin.get("/lang/xx?next=//evil.example")
+    assert r.headers["location"] == "/"
+
+
+async def test_unknown_page_is_a_friendly_html_404(admin: User) -> None:
+    r = await admin.get("/no/such/page")
+    assert r.status_code == 404
+    assert "There is no page at /no/such/page." in r.text and 'class="sidebar"' in r.text
+    r = await admin.get("/projects/ghost")
+    assert r.status_code == 404 and "Project &#39;ghost&#39; does not exist." in r.text
+
+
+async def test_api_still_answers_json(admin: User) -> None:
+    r = await admin.client.get("/api/v1/projects/ghost", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
