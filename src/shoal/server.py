@@ -31,6 +31,8 @@ async def prepare(settings: Settings) -> tuple[AppContext, Bootstrap | None]:
         created = await bootstrap_admin(session, password=settings.admin_password, token=settings.admin_token)
     if created is not None and created.password_generated and created.password:
         write_private(settings.data_dir / PASSWORD_FILE, created.password + "\n")
+    # The server runs on a new event loop; connections opened on this one must not be reused there.
+    await ctx.db.dispose()
     return ctx, created
 
 
