@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -144,6 +145,8 @@ class Policy:
 
     users: dict[str, list[Rule]] = field(default_factory=dict)
     groups: dict[str, list[Rule]] = field(default_factory=dict)
+    # further rules from elsewhere (the cluster's RBAC objects), asked per identity
+    extra: Callable[[Identity], list[Rule]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -178,7 +181,15 @@ class Policy:
             for pattern, grp_rules in self.users.items():
                 if "*" in pattern and pattern != who.user and fnmatch.fnmatch(who.user, pattern):
                     rules.extend(grp_rules)
+        if self.extra is not None:
+            rules.extend(self.extra(who))
         return rules
 
     def allows(self, who: Identity, a: Attributes) -> bool:
-        return any(r.allows(a) for r in self.rules_for(who))
+        with self._lock:
+            direct = list(self.users.get(who.user, []))
+            for g in who.groups:
+                direct.extend(self.groups.get(g, []))
+        # cheap direct grants first; RBAC objects are only read when those do not suffice
+        return any(r.allows(a) for r in direct) or any(r.allows(a) for r in self.rules_for(who))
+

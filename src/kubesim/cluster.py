@@ -20,6 +20,7 @@ from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
 from kubesim.controllers import NODES, Simulation
 from kubesim.defaults import apply_defaults
 from kubesim.logs import LogBook
+from kubesim.rbac import StoreRbac
 from kubesim.resources import ResourceType, by_plural
 from kubesim.store import Store, now_iso
 
@@ -110,6 +111,8 @@ class VirtualCluster:
         self.admin_token = self.add_token(ADMIN)
         self.viewer_token = self.add_token(VIEWER)
         self.simulation = Simulation(self.store, self.logs, name)
+        self.rbac = StoreRbac(self.store)
+        self.policy.extra = self.rbac.rules_for
         self._seed(nodes, seed_workloads)
 
     # --- identities ---------------------------------------------------------------
@@ -147,6 +150,7 @@ class VirtualCluster:
     def _seed(self, nodes: int, workloads: bool) -> None:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create_namespace(ns)
+        self.rbac.seed()
         for i in range(nodes):
             self.store.create(NODES, _node(self.name, i, i == 0, taint=i == 0 and nodes > 1))
         self.create("services", {

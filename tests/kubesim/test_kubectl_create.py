@@ -51,3 +51,25 @@ def test_create_rbac_serviceaccount_token(kubectl: Kubectl, sim: Simulator) -> N
     assert token
     kubectl("create", "pdb", "web", "--selector=app=web", "--min-available=1", "-n", "default")
     assert _get(kubectl, "pdb", "web", "-n", "default")["spec"]["minAvailable"] == 1  # type: ignore[index]
+
+
+def test_rbac_bindings_take_effect(kubectl: Kubectl) -> None:
+    sa = "system:serviceaccount:default:robot"
+    kubectl("create", "serviceaccount", "robot", "-n", "default")
+    assert kubectl("auth", "can-i", "list", "pods", "-n", "default", f"--as={sa}", check=False).stdout.strip() == "no"
+    kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods", "-n", "default")
+    kubectl("create", "rolebinding", "robot-reads", "--role=pod-reader", "--serviceaccount=default:robot",
+            "-n", "default")
+    assert kubectl("auth", "can-i", "list", "pods", "-n", "default", f"--as={sa}").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", "-n", "kube-system", f"--as={sa}",
+                   check=False).stdout.strip() == "no"
+    token = kubectl("create", "token", "robot", "-n", "default").stdout.strip()
+    listed = kubectl("get", "pods", "-n", "default", f"--token={token}", identity="viewer")
+    assert "No resources found" in listed.stderr
+    denied = kubectl("get", "pods", "-n", "kube-system", f"--token={token}", identity="viewer", check=False)
+    assert f'User "{sa}" cannot list resource "pods"' in denied.stderr
+    kubectl("create", "clusterrolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=default:robot")
+    assert "coredns" in kubectl("get", "pods", "-n", "kube-system", f"--token={token}", identity="viewer").stdout
+    assert kubectl("auth", "can-i", "delete", "pods", "-A", f"--as={sa}", check=False).stdout.strip() == "no"
+    view = kubectl("get", "clusterrole", "view", "-o", "name").stdout.strip()
+    assert view == "clusterrole.rbac.authorization.k8s.io/view"
