@@ -58,7 +58,7 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _scoped(principal: Principal, flt: AuditFilter) -> Select[tuple[AuditEntry]]:
+def _scoped(principal: Principal, flt: AuditFilter) -> Select[AuditEntry]:
     stmt = select(AuditEntry)
     if not can(principal, Action.AUDIT_VIEW_ALL):
         # A non-admin sees entries of projects they may view and their own actions.

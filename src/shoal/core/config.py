@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Emit logs as JSON lines.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
-    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
-    business: BusinessSettings = Field(default_factory=BusinessSettings)  # type: ignore[arg-type]
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    business: BusinessSettings = Field(default_factory=BusinessSettings)
 
     @field_validator("listen")
     @classmethod
