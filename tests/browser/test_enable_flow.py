@@ -130,6 +130,8 @@ def test_enable_apply_approve_enable(live_server: LiveServer, chromium: Browser,
     expect(bob.locator(".flash")).to_contain_text("已启用容器服务")
     _shot(bob, screenshots, "11-overview-zh")
 
+    bob_ctx.close()
+
     # -- the record of it all ------------------------------------------------------------------------------
     admin.goto(url + "/audit")
     expect(admin.locator("tr[data-action='project.enable']")).to_have_count(2)
@@ -137,5 +139,49 @@ def test_enable_apply_approve_enable(live_server: LiveServer, chromium: Browser,
     admin.goto(url + "/")
     expect(admin.locator("tr[data-project]")).to_have_count(2)
     _shot(admin, screenshots, "13-projects")
+    assert admin.evaluate("typeof window.htmx") == "object", "htmx did not load: run scripts/vendor_assets.sh"
+    admin.fill("input[name=q]", "bob")  # live search through htmx, no page load
+    expect(admin.locator("tr[data-project]")).to_have_count(1)
+    expect(admin).to_have_url(url + "/?q=bob")
+
+
+def test_members_confirm_and_no_access(live_server: LiveServer, chromium: Browser, screenshots: Path) -> None:
+    """Runs after the flow above on the same server: removal asks first; a non-member gets the apply form."""
+    url = live_server.url
+    admin_ctx = chromium.new_context(viewport=VIEWPORT, locale="en-US")
+    admin_ctx.set_default_timeout(10_000)
+    admin = admin_ctx.new_page()
+    _login(admin, url, "admin", ADMIN_PASSWORD)
+    admin.goto(url + "/projects/demo/members")
+    admin.fill("#m-user", "bob")
+    admin.select_option("#m-role", "developer")
+    admin.locator("[data-testid=add-member-form] button[type=submit]").click()
+    expect(admin.locator("tr[data-member=bob]")).to_contain_text("Developer")
+    _shot(admin, screenshots, "14-members")
+    admin.locator("tr[data-member=bob] button[type=submit]").click()
+    dialog = admin.locator("#confirm-dialog")
+    expect(dialog).to_contain_text("Remove bob from Demo Shop?")
+    dialog.locator("[data-close-dialog]").click()  # cancel: nothing happens
+    expect(admin.locator("tr[data-member=bob]")).to_be_visible()
+    admin.locator("tr[data-member=bob] button[type=submit]").click()
+    dialog.locator("[data-confirm-ok]").click()
+    expect(admin.locator(".flash")).to_contain_text("bob was removed")
+    expect(admin.locator("tr[data-member=bob]")).to_have_count(0)
+
+    bob_ctx = chromium.new_context(viewport=VIEWPORT, locale="en-US")
+    bob_ctx.set_default_timeout(10_000)
+    bob = bob_ctx.new_page()
+    _login(bob, url, "bob", "bob-password-1")
+    bob.goto(url + "/projects/demo")
+    expect(bob.get_by_test_id("no-access")).to_be_visible()
+    bob.fill("#reason", "I fix the storefront")
+    _shot(bob, screenshots, "15-no-access")
+    bob.locator("[data-testid=apply-role-form] button[type=submit]").click()
+    expect(bob.get_by_test_id("pending-request")).to_be_visible()
+    bob.goto(url + "/no/such/page")
+    expect(bob.get_by_test_id("error-message")).to_have_text("There is no page at /no/such/page.")
+    _shot(bob, screenshots, "16-not-found")
+    bob.locator("button[title='Log out']").click()
+    expect(bob).to_have_url(url + "/login")
     bob_ctx.close()
     admin_ctx.close()

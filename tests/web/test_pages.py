@@ -219,3 +219,19 @@ async def test_unknown_page_is_a_friendly_html_404(admin: User) -> None:
 async def test_api_still_answers_json(admin: User) -> None:
     r = await admin.client.get("/api/v1/projects/ghost", headers={"Accept": "application/json"})
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_form_post_after_the_session_ended_returns_to_the_form_page(ctx: AppContext) -> None:
+    async with browser(ctx) as client:
+        r = await client.post("/projects/demo/enable", data={"business_id": "1"},
+                              headers={"Referer": "http://shoal.test/projects/demo"})
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=/projects/demo"
+        r = await client.get("/?q=x", headers={"HX-Request": "true"})
+        assert r.status_code == 204 and r.headers["hx-redirect"] == "/login?next=/%3Fq%3Dx"
+
+
+async def test_logout_ends_the_session(admin: User) -> None:
+    r = await admin.submit("/logout")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = await admin.get("/")
+    assert r.status_code == 303

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ from shoal.core.errors import ShoalError
 from shoal.core.i18n import translate
 from shoal.iam.authz import Principal
 
-__all__ = ["FormError", "LoginRequired", "PagePrincipal", "attempt", "page_principal"]
+__all__ = ["FormError", "LoginRequired", "PagePrincipal", "attempt", "page_principal", "return_path"]
 
 log = logging.getLogger("shoal.web")
 T = TypeVar("T")
@@ -39,10 +40,19 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
+def return_path(request: Request) -> str:
+    """Where to come back to after logging in: this page, or for a form post the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
 async def page_principal(request: Request, principal: OptionalPrincipal) -> Principal:
     if principal is None:
-        query = f"?{request.url.query}" if request.url.query else ""
-        raise LoginRequired(request.url.path + query if request.method == "GET" else request.url.path)
+        raise LoginRequired(return_path(request))
     return principal
 
 

@@ -30,8 +30,8 @@ from shoal.core.i18n import translate
 from shoal.iam.accounts import load_principal, resolve_token
 from shoal.iam.authz import Principal
 from shoal.web import admin, audit_pages, auth, nav, projects, requests_pages
-from shoal.web.deps import LoginRequired
-from shoal.web.render import render
+from shoal.web.deps import LoginRequired, return_path
+from shoal.web.render import render, safe_next
 
 __all__ = ["AREAS", "install"]
 
@@ -44,14 +44,17 @@ _TITLES = {400: "ui.error.400", 401: "ui.error.401", 403: "ui.error.403", 404: "
            405: "ui.error.405", 409: "ui.error.409", 422: "ui.error.422"}
 
 
-def _login_url(request: Request) -> str:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/login?next=" + quote(target if request.method == "GET" else request.url.path, safe="/")
+def _to_login(request: Request, next_url: str) -> Response:
+    """Send the browser to the login page; htmx requests are told to navigate rather than swap it in."""
+    target = "/login?next=" + quote(safe_next(next_url), safe="/")
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
 
 
 async def _on_login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
-    return RedirectResponse("/login?next=" + quote(exc.next_url, safe="/"), status_code=303)
+    return _to_login(request, exc.next_url)
 
 
 async def _principal_for_error_page(request: Request) -> Principal | None:
@@ -74,7 +77,7 @@ async def _principal_for_error_page(request: Request) -> Principal | None:
 async def render_error(request: Request, status: int, problem: dict[str, Any]) -> Response:
     """The HTML twin of a problem+json body: what went wrong, what to do, and a way back."""
     if status == 401:
-        return RedirectResponse(_login_url(request), status_code=303)
+        return _to_login(request, return_path(request))
     lang = language_of(request)
     message = str(problem.get("message", ""))
     if problem.get("code") == "not_found":

@@ -298,7 +298,8 @@ async def add_member(request: Request, code: CodePath, principal: PagePrincipal,
         return await _members_page(request, session, principal, code, error=result,
                                    form={"username": username, "role": role}, status=result.status)
     await session.commit()
-    return redirect(f"/projects/{code}/members", flash_key="ui.flash.member_saved", name=username, role=role)
+    return redirect(f"/projects/{code}/members", flash_key="ui.flash.member_saved", name=username,
+                    role=_t(request, f"ui.role.{role}"))
 
 
 @router.post("/projects/{code}/members/{username}/remove")
