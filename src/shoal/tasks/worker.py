@@ -48,6 +48,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from shoal.store.db import Database
 from shoal.store.types import utcnow
@@ -142,6 +143,16 @@ class _Outcome:
     kind: str  # success | temporary | failure | timeout | cancelled
     message: str = ""
     delay: float = 0.0
+
+
+@dataclass
+class _Done:
+    """A step that has run and whose outcome is still to be written."""
+
+    step_id: int
+    outcome: _Outcome
+    elapsed: float
+    ctx: StepContext
 
 
 class Worker:
@@ -271,24 +282,27 @@ class Worker:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(claim.task_id)
-        task = await session.scalar(
-            select(Task).where(Task.id == claim.task_id).execution_options(populate_existing=True))
-        assert task is not None
-        return task
+        loaded = await session.execute(
+            select(Task).where(Task.id == claim.task_id).options(joinedload(Task.steps))
+            .execution_options(populate_existing=True))
+        return loaded.unique().scalar_one()
 
     # -- executing ------------------------------------------------------------------------------
 
     async def execute(self, claim: Claim) -> None:
-        """Run the claimed task's remaining steps (or until a retry delay, an end, or a lost lease)."""
+        """Run the claimed task's remaining steps (or until a retry delay, an end, or a lost lease).
+
+        One connection serves the whole run, and the transaction that records a
+        step's outcome also starts the next step: two round trips fewer per step
+        than separate sessions, which is most of the engine's own cost.
+        """
         try:
-            if claim.previous_owner and claim.previous_owner != self.name:
-                async with self.db.session() as session:
-                    task = await self._fence(session, claim)
-                    session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="warning",
-                                        message=f"worker {claim.previous_owner} lost its lease; "
-                                                f"{self.name} resumes the task"))
-            while await self._next_step(claim):
-                pass
+            async with self.db.engine.connect() as conn:
+                session = AsyncSession(bind=conn, expire_on_commit=False)
+                try:
+                    await self._run_task(session, claim)
+                finally:
+                    await session.close()
         except LeaseLost:
             self.stats.leases_lost += 1
             log.warning("worker %s lost the lease of task %s", self.name, claim.task_id)
@@ -314,78 +328,91 @@ class Worker:
         except Exception:
             log.exception("could not release the lease of task %s", claim.task_id)
 
-    async def _next_step(self, claim: Claim) -> bool:
-        """Start, run and record one step; return whether to go on with the next one."""
-        async with self.db.session() as session:
-            task = await self._fence(session, claim)
-            if task.status not in _RUNNABLE:
-                self._drop_lease(task)
-                return False
-            if task.cancel_requested:
-                await self._finish(session, task, TaskStatus.CANCELLED, f"cancelled by {task.cancelled_by}")
-                return False
-            step = next((s for s in task.steps if s.status not in _DONE_STEPS), None)
-            if step is None:
-                await self._finish(session, task, TaskStatus.SUCCESS, "")
-                return False
-            if step.status == StepStatus.FAILURE.value:
-                await self._finish(session, task, TaskStatus.FAILURE, f"{step.name}: {step.message}")
-                return False
-            now = utcnow()
-            step.status = StepStatus.RUNNING.value
-            step.attempts += 1
-            step.started_at = step.started_at or now
-            step.finished_at = None
-            task.status = TaskStatus.RUNNING.value
-            task.current_step = step.name
-            task.started_at = task.started_at or now
-            session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
-                                message=f"step {step.name} started (attempt {step.attempts})"))
-            ctx = StepContext(
-                task_id=task.id, task_type=task.task_type, step_name=step.name, attempt=step.attempts,
-                project_code=task.project_code, cluster_id=task.cluster_id, node_name=task.node_name,
-                params=dict(task.params or {}), state=dict(task.state or {}),
-                log=StepLogger(self.db, task.id, step.name), db=self.db, app=self.app,
-            )
-            step_id, timeout, attempts, max_retries = step.id, step.timeout_seconds, step.attempts, step.max_retries
+    async def _run_task(self, session: AsyncSession, claim: Claim) -> None:
+        done: _Done | None = None
+        while True:
+            async with session.begin():
+                task = await self._fence(session, claim)
+                if done is None and claim.previous_owner and claim.previous_owner != self.name:
+                    session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="warning",
+                                        message=f"worker {claim.previous_owner} lost its lease; "
+                                                f"{self.name} resumes the task"))
+                if done is not None and not await self._record(session, task, done):
+                    return
+                begun = await self._begin_next(session, task)
+                if begun is None:
+                    return
+                ctx, step_id, limit = begun
+            started = time.monotonic()
+            outcome = await self._run_step(claim, ctx, limit)
+            self.stats.steps_run += 1
+            done = _Done(step_id, outcome, time.monotonic() - started, ctx)
 
-        started = time.monotonic()
-        outcome = await self._run_step(claim, ctx, timeout)
-        self.stats.steps_run += 1
-        elapsed = time.monotonic() - started
+    async def _begin_next(self, session: AsyncSession, task: Task) -> tuple[StepContext, int, float] | None:
+        """Mark the first unfinished step RUNNING and build its context; None when the task ends instead."""
+        if task.status not in _RUNNABLE:
+            self._drop_lease(task)
+            return None
+        if task.cancel_requested:
+            await self._finish(session, task, TaskStatus.CANCELLED, f"cancelled by {task.cancelled_by}")
+            return None
+        step = next((s for s in task.steps if s.status not in _DONE_STEPS), None)
+        if step is None:
+            await self._finish(session, task, TaskStatus.SUCCESS, "")
+            return None
+        if step.status == StepStatus.FAILURE.value:
+            await self._finish(session, task, TaskStatus.FAILURE, f"{step.name}: {step.message}")
+            return None
+        now = utcnow()
+        step.status = StepStatus.RUNNING.value
+        step.attempts += 1
+        step.started_at = step.started_at or now
+        step.finished_at = None
+        task.status = TaskStatus.RUNNING.value
+        task.current_step = step.name
+        task.started_at = task.started_at or now
+        session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
+                            message=f"step {step.name} started (attempt {step.attempts})"))
+        ctx = StepContext(
+            task_id=task.id, task_type=task.task_type, step_name=step.name, attempt=step.attempts,
+            project_code=task.project_code, cluster_id=task.cluster_id, node_name=task.node_name,
+            params=dict(task.params or {}), state=dict(task.state or {}),
+            log=StepLogger(self.db, task.id, step.name), db=self.db, app=self.app,
+        )
+        return ctx, step.id, step.timeout_seconds
 
-        async with self.db.session() as session:
-            task = await self._fence(session, claim)
-            step = next(s for s in task.steps if s.id == step_id)
-            now = utcnow()
-            if outcome.kind == "temporary" and attempts > max_retries:
-                outcome = _Outcome("failure", f"{outcome.message} (gave up after {attempts} attempts)")
-            if outcome.kind == "success":
-                step.status = StepStatus.SUCCESS.value
-                step.message = ""
-                step.finished_at = now
-                task.state = ctx.state
-                session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
-                                    message=f"step {step.name} succeeded in {elapsed:.2f}s"))
-                return True
-            if outcome.kind == "temporary":
-                delay = min(outcome.delay * 2 ** (attempts - 1), self.settings.max_backoff)
-                step.message = f"retrying in {delay:.1f}s: {outcome.message}"[:2000]
-                task.run_after = now + timedelta(seconds=delay)
-                session.add(TaskLog(task_id=task.id, step_name=step.name, level="warning",
-                                    message=f"step {step.name} will be retried in {delay:.1f}s "
-                                            f"(attempt {attempts} of {max_retries + 1}): {outcome.message}"))
-                self._drop_lease(task)
-                return False
-            step.status = StepStatus.FAILURE.value
-            step.message = outcome.message[:2000]
+    async def _record(self, session: AsyncSession, task: Task, done: _Done) -> bool:
+        """Write a step's outcome; return whether the task goes on to its next step."""
+        step = next(s for s in task.steps if s.id == done.step_id)
+        outcome, attempts, now = done.outcome, step.attempts, utcnow()
+        if outcome.kind == "temporary" and attempts > step.max_retries:
+            outcome = _Outcome("failure", f"{outcome.message} (gave up after {attempts} attempts)")
+        if outcome.kind == "success":
+            step.status = StepStatus.SUCCESS.value
+            step.message = ""
             step.finished_at = now
-            status = {"timeout": TaskStatus.TIMEOUT, "cancelled": TaskStatus.CANCELLED}.get(
-                outcome.kind, TaskStatus.FAILURE)
-            session.add(TaskLog(task_id=task.id, step_name=step.name, level="error",
-                                message=f"step {step.name} ended {status.value}: {outcome.message}"))
-            await self._finish(session, task, status, f"{step.name}: {outcome.message}")
+            task.state = done.ctx.state
+            session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
+                                message=f"step {step.name} succeeded in {done.elapsed:.2f}s"))
+            return True
+        if outcome.kind == "temporary":
+            delay = min(outcome.delay * 2 ** (attempts - 1), self.settings.max_backoff)
+            step.message = f"retrying in {delay:.1f}s: {outcome.message}"[:2000]
+            task.run_after = now + timedelta(seconds=delay)
+            session.add(TaskLog(task_id=task.id, step_name=step.name, level="warning",
+                                message=f"step {step.name} will be retried in {delay:.1f}s "
+                                        f"(attempt {attempts} of {step.max_retries + 1}): {outcome.message}"))
+            self._drop_lease(task)
             return False
+        step.status = StepStatus.FAILURE.value
+        step.message = outcome.message[:2000]
+        step.finished_at = now
+        status = {"timeout": TaskStatus.TIMEOUT, "cancelled": TaskStatus.CANCELLED}.get(
+            outcome.kind, TaskStatus.FAILURE)
+        session.add(TaskLog(task_id=task.id, step_name=step.name, level="error",
+                            message=f"step {step.name} ended {status.value}: {outcome.message}"))
+        await self._finish(session, task, status, f"{step.name}: {outcome.message}")
+        return False
 
     async def _run_step(self, claim: Claim, ctx: StepContext, limit: float) -> _Outcome:
         """Run the step's callable with its timeout while renewing the lease; classify how it ended."""
