@@ -235,3 +235,27 @@ async def test_logout_ends_the_session(admin: User) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/login"
     r = await admin.get("/")
     assert r.status_code == 303
+
+
+async def test_manager_changes_business_but_not_once_there_are_clusters(admin: User) -> None:
+    from shoal.projects import service
+
+    for biz in ("1", "2"):
+        await admin.submit("/admin/businesses", {"id": biz, "name": f"B{biz}", "maintainers": ""})
+    await admin.submit("/projects", {"code": "rb", "name": "Rebind"})
+    await admin.submit("/projects/rb/enable", {"business_id": "1"})
+    page = await admin.get("/projects/rb")
+    assert 'data-testid="rebind-button"' in page.text
+    r = await admin.submit("/projects/rb/enable", {"business_id": "2"})
+    assert r.status_code == 303
+
+    async def two_clusters(_session: object, code: str) -> int:
+        return 2 if code == "rb" else 0
+
+    service.CLUSTER_COUNTERS.append(two_clusters)
+    try:
+        r = await admin.submit("/projects/rb/enable", {"business_id": "1"})
+    finally:
+        service.CLUSTER_COUNTERS.remove(two_clusters)
+    assert r.status_code == 409
+    assert "already has 2 cluster(s)" in r.text and 'data-testid="bound-business">B2<' in r.text

@@ -158,10 +158,12 @@ async def _project_page(
         "my_role": _role_of(principal, project), "form": form or {},
         "enable_error": enable_error, "apply_error": apply_error,
     }
+    may_enable = can(principal, Action.PROJECT_EDIT, project)
     if project.enabled:
         context["member_count"] = len(project.members)
+        context["choices"] = await businesses_for(session, ctx.directory, principal) if may_enable else []
+        context["may_rebind"] = may_enable
         return render(request, "projects/overview.html", context, status=status)
-    may_enable = can(principal, Action.PROJECT_EDIT, project)
     choices: list[BusinessInfo] = []
     directory_items: list[BusinessInfo] = []
     business_requests: list[PermissionRequest] = []
