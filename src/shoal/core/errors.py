@@ -12,6 +12,7 @@ Library exceptions are translated at the boundary with ``raise ... from e``.
     ├── Conflict               409  the state of things forbids it now
     ├── Unprocessable          422  well-formed but semantically unacceptable
     └── Unavailable            503  a system Shoal depends on (CMDB, a cluster…) did not answer
+        └── ClusterUnreachable 503  a managed cluster did not answer, or refused Shoal's credential
 
 Messages are keys into ``core.messages``; the text is chosen per language when
 the error is rendered, so the same error reads well in zh-CN and en.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "ClusterUnreachable",
     "Conflict",
     "Invalid",
     "NotFound",
@@ -101,3 +103,7 @@ class Unavailable(ShoalError):
     """A system Shoal depends on (BK-CMDB, a managed cluster, a cloud API) did not answer."""
 
     status = 503
+
+
+class ClusterUnreachable(Unavailable):
+    """A managed cluster could not be reached (DNS, TCP, TLS, timeout) or refused Shoal's credential."""
