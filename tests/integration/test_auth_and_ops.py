@@ -57,9 +57,10 @@ async def test_expired_token_is_refused(client: httpx.AsyncClient, ctx: AppConte
 
 async def test_bad_duration_and_validation_errors_are_4xx_with_hints(client: httpx.AsyncClient,
                                                                      admin_headers: dict[str, str]) -> None:
-    r = await client.post("/api/v1/tokens", json={"expires": "soon"}, headers={**admin_headers, "Accept-Language": "en"})
+    english = {**admin_headers, "Accept-Language": "en"}
+    r = await client.post("/api/v1/tokens", json={"expires": "soon"}, headers=english)
     assert r.status_code == 400 and "12h" in r.json()["hint"]
-    r = await client.post("/api/v1/projects", json={"code": "x"}, headers={**admin_headers, "Accept-Language": "en"})
+    r = await client.post("/api/v1/projects", json={"code": "x"}, headers=english)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "name"
     r = await client.post("/api/v1/projects", content=b"{not json", headers={**admin_headers,
