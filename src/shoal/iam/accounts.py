@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,6 @@ __all__ = [
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 MIN_PASSWORD = 8
-TOKEN_KINDS = ("api", "session")
 _DURATION_RE = re.compile(r"^(\d+)([hdwy])$")
 _DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
                    "y": timedelta(days=365)}
@@ -251,7 +250,3 @@ async def bootstrap_admin(
     await audit.record(session, None, "user.bootstrap", target_type="user", target_id="admin",
                        username="system")
     return Bootstrap(username="admin", password=password, password_generated=generated)
-
-
-def is_expired(row: ApiToken, now: datetime | None = None) -> bool:
-    return row.expires_at is not None and row.expires_at <= (now or utcnow())

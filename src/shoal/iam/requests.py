@@ -15,7 +15,8 @@ from shoal.audit import service as audit
 from shoal.business.directory import BusinessDirectory, find_business, maintains
 from shoal.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from shoal.iam.authz import ROLE_ACTIONS, Action, Principal, ProjectRef, Role, can, require
-from shoal.store.models import BusinessMaintainer, PermissionRequest, Project
+from shoal.projects.service import find_project, grant_role
+from shoal.store.models import BusinessMaintainer, PermissionRequest
 from shoal.store.types import utcnow
 
 __all__ = ["RequestKind", "RequestStatus", "apply", "decide", "list_requests"]
@@ -33,13 +34,6 @@ class RequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
-
-
-async def _project(session: AsyncSession, code: str) -> Project:
-    project = await session.scalar(select(Project).where(Project.code == code))
-    if project is None:
-        raise NotFound("error.project_not_found", code=code)
-    return project
 
 
 async def apply(
@@ -67,7 +61,7 @@ async def apply(
             wanted = Role(role)
         except ValueError as e:
             raise Invalid("error.bad_role", field="role", value=role) from e
-        project = await _project(session, project_code)
+        project = await find_project(session, project_code)
         current = actor.role_in(project.code)
         if current is not None and ROLE_ACTIONS[wanted] <= ROLE_ACTIONS[current]:
             raise Conflict("error.already_has_role", code=project.code, role=current.value)
@@ -79,7 +73,7 @@ async def apply(
         if await maintains(session, directory, actor, business_id):
             raise Conflict("error.already_maintainer", id=business_id)
         if project_code:
-            await _project(session, project_code)
+            await find_project(session, project_code)
         role = None
     duplicate = await session.scalar(
         select(PermissionRequest.id).where(
@@ -147,7 +141,7 @@ async def decide(
     if request.kind == RequestKind.BUSINESS.value:
         require(actor, Action.BUSINESS_MANAGE)
     else:
-        project = await _project(session, request.project_code or "")
+        project = await find_project(session, request.project_code or "")
         require(actor, Action.PROJECT_EDIT, project)
     if request.requester == actor.username and not actor.is_admin:
         raise PermissionDenied("error.self_approve")
@@ -167,8 +161,6 @@ async def decide(
 
 
 async def _grant(session: AsyncSession, actor: Principal, request: PermissionRequest) -> None:
-    from shoal.projects.service import grant_role
-
     if request.kind == RequestKind.BUSINESS.value:
         exists = await session.scalar(select(BusinessMaintainer.id).where(
             BusinessMaintainer.business_id == request.business_id,
@@ -179,5 +171,5 @@ async def _grant(session: AsyncSession, actor: Principal, request: PermissionReq
                                            granted_by=actor.username))
             await session.flush()
     else:
-        project = await _project(session, request.project_code or "")
+        project = await find_project(session, request.project_code or "")
         await grant_role(session, project, request.requester, Role(request.role or Role.VIEWER.value))

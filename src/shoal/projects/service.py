@@ -28,6 +28,7 @@ __all__ = [
     "add_member",
     "create_project",
     "enable_project",
+    "find_project",
     "get_project",
     "list_members",
     "list_projects",
@@ -53,7 +54,8 @@ def _check_name(name: str) -> str:
     return name
 
 
-async def _find(session: AsyncSession, code: str) -> Project:
+async def find_project(session: AsyncSession, code: str) -> Project:
+    """Look a project up by code without a permission check (callers decide what it is for)."""
     project = await session.scalar(select(Project).where(Project.code == code))
     if project is None:
         raise NotFound("error.project_not_found", code=code)
@@ -82,7 +84,7 @@ async def create_project(
 
 
 async def get_project(session: AsyncSession, actor: Principal, code: str) -> Project:
-    project = await _find(session, code)
+    project = await find_project(session, code)
     require(actor, Action.PROJECT_VIEW, project)
     return project
 
@@ -110,7 +112,7 @@ async def enable_project(
     session: AsyncSession, actor: Principal, directory: BusinessDirectory, code: str, business_id: int
 ) -> Project:
     """Bind ``code`` to a business and enable the container service (R2–R4)."""
-    project = await _find(session, code)
+    project = await find_project(session, code)
     require(actor, Action.PROJECT_EDIT, project)
     business = await find_business(session, directory, business_id)
     if not await maintains(session, directory, actor, business_id):
@@ -149,7 +151,7 @@ async def grant_role(session: AsyncSession, project: Project, username: str, rol
 
 
 async def add_member(session: AsyncSession, actor: Principal, code: str, username: str, role: str) -> Project:
-    project = await _find(session, code)
+    project = await find_project(session, code)
     require(actor, Action.PROJECT_EDIT, project)
     try:
         parsed = Role(role)
@@ -162,7 +164,7 @@ async def add_member(session: AsyncSession, actor: Principal, code: str, usernam
 
 
 async def remove_member(session: AsyncSession, actor: Principal, code: str, username: str) -> Project:
-    project = await _find(session, code)
+    project = await find_project(session, code)
     require(actor, Action.PROJECT_EDIT, project)
     user = await get_user(session, username)
     member = next((m for m in project.members if m.user_id == user.id), None)
