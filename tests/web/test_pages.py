@@ -259,3 +259,21 @@ async def test_manager_changes_business_but_not_once_there_are_clusters(admin: U
         service.CLUSTER_COUNTERS.remove(two_clusters)
     assert r.status_code == 409
     assert "already has 2 cluster(s)" in r.text and 'data-testid="bound-business">B2<' in r.text
+
+
+async def test_project_manager_decides_role_requests_for_their_project(admin: User, users: SignIn) -> None:
+    async with users("carol") as carol, users("dan") as dan:
+        await carol.submit("/projects", {"code": "cp", "name": "Carol's"})
+        await dan.submit("/projects/cp/apply-role", {"role": "developer", "reason": "I build things"})
+        todo = await carol.get("/requests")
+        assert 'data-view="todo"' in todo.text and 'data-testid="approve-1"' in todo.text
+        mine = await dan.get("/requests")
+        assert 'data-testid="approve-1"' not in mine.text and 'data-status="pending"' in mine.text
+        r = await carol.submit("/requests/1/reject", {"note": "not yet"})
+        assert r.status_code == 303
+        page = await dan.get("/projects/cp")
+        assert page.status_code == 403 and 'data-status="rejected"' in page.text and "not yet" in page.text
+        await dan.submit("/projects/cp/apply-role", {"role": "developer", "reason": "please, again"})
+        await carol.submit("/requests/2/approve")
+        page = await dan.get("/projects/cp")
+        assert page.status_code == 200 and 'data-testid="not-manager"' in page.text

@@ -317,6 +317,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.overview.enabled_at": ("Enabled at", "启用时间"),
     "ui.overview.my_role": ("My role", "我的角色"),
     "ui.overview.managers": ("Managers", "项目管理员"),
+    "ui.overview.has_clusters": ("This project has {count} cluster(s).", "本项目下有 {count} 个集群。"),
     "ui.overview.no_clusters": ("No clusters yet", "暂无集群"),
     "ui.overview.no_clusters_text": ("The container service is enabled. Creating clusters on your own hosts and importing existing ones arrive in the next releases of Shoal.",
                                      "容器服务已启用。新建集群与导入集群功能将在后续版本中提供。"),

@@ -161,6 +161,7 @@ async def _project_page(
     may_enable = can(principal, Action.PROJECT_EDIT, project)
     if project.enabled:
         context["member_count"] = len(project.members)
+        context["cluster_count"] = sum([await count(session, project.code) for count in service.CLUSTER_COUNTERS])
         context["choices"] = await businesses_for(session, ctx.directory, principal) if may_enable else []
         context["may_rebind"] = may_enable
         return render(request, "projects/overview.html", context, status=status)
