@@ -21,7 +21,6 @@ import yaml
 from kubesim import patch as patching
 from kubesim.authz import Identity
 from kubesim.cluster import VirtualCluster
-from kubesim.controllers import desired_healthy, pod_is_ready
 from kubesim.defaults import apply_defaults, validate
 from kubesim.errors import (
     ApiError,
@@ -32,6 +31,7 @@ from kubesim.errors import (
     too_many_requests,
     unsupported_media_type,
 )
+from kubesim.podutil import desired_healthy, pod_is_ready
 from kubesim.resources import ResourceType, by_plural
 from kubesim.reviews import decode_body, self_subject_access_review, self_subject_review, self_subject_rules_review
 from kubesim.selectors import Predicate, parse_field_selector, parse_label_selector, selector_from_spec

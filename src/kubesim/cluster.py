@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
-from kubesim.controllers import NODES, Simulation
+from kubesim.controllers import Simulation
 from kubesim.defaults import apply_defaults
 from kubesim.logs import LogBook
+from kubesim.podutil import NODES
 from kubesim.rbac import StoreRbac
 from kubesim.resources import ResourceType, by_plural
 from kubesim.store import Store, now_iso
@@ -161,6 +162,10 @@ class VirtualCluster:
                      "internalTrafficPolicy": "Cluster"},
             "status": {"loadBalancer": {}},
         }, "default")
+        self.store.create(by_plural("endpoints"), {
+            "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": "172.18.0.2"}],
+                         "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]}, "default")
         if not workloads:
             return
         self.create("daemonsets", {
@@ -206,7 +211,14 @@ class VirtualCluster:
         return self.store.delete(by_plural(plural, group), namespace, name)
 
     def set_node_ready(self, name: str, ready: bool) -> None:
-        """Flip a node's Ready condition (NotReady nodes get no new pods)."""
+        """Flip a node's Ready condition, as when its kubelet stops or resumes reporting.
+
+        A NotReady node gets the ``node.kubernetes.io/unreachable`` taints the node
+        lifecycle controller adds (so no new pods land there) and its lease is no
+        longer renewed; making it Ready again removes them.
+        """
+        unreachable = "node.kubernetes.io/unreachable"
+
         def change(node: JSON) -> None:
             for c in node["status"]["conditions"]:
                 if c["type"] == "Ready":
@@ -215,7 +227,24 @@ class VirtualCluster:
                     c["message"] = ("kubelet is posting ready status" if ready
                                     else "Kubelet stopped posting node status.")
                     c["lastTransitionTime"] = now_iso()
-        self.store.mutate(NODES, "", name, change, subresource="status")
+                    c["lastHeartbeatTime"] = now_iso()
+            taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != unreachable]
+            if not ready:
+                taints += [{"key": unreachable, "effect": "NoSchedule", "timeAdded": now_iso()},
+                           {"key": unreachable, "effect": "NoExecute", "timeAdded": now_iso()}]
+            if taints:
+                node["spec"]["taints"] = taints
+            else:
+                node["spec"].pop("taints", None)
+        self.store.mutate(NODES, "", name, change, subresource="any")
+
+    def heartbeat(self) -> None:
+        """Renew the node leases (called periodically by the server; tests may call it)."""
+        self.simulation.heartbeat()
+
+    def set_start_delay(self, seconds: float) -> None:
+        """Keep new pods in ContainerCreating for ``seconds`` before they run (0 = at once)."""
+        self.simulation.start_delay = seconds
 
     def node_names(self) -> list[str]:
         return [n["metadata"]["name"] for n in self.store.list(NODES)[0]]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kubesim.controllers import defaults_pod, defaults_pod_admission
 from kubesim.errors import invalid
+from kubesim.podutil import defaults_pod, defaults_pod_admission
 from kubesim.resources import ResourceType
 
 JSON = dict[str, Any]
@@ -67,10 +67,23 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
             spec["strategy"] = {"type": "RollingUpdate",
                                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
         _pod_template(spec)
-    elif kind in ("ReplicaSet", "StatefulSet", "Job"):
+    elif kind in ("ReplicaSet", "StatefulSet"):
         spec = obj.setdefault("spec", {})
-        if kind != "Job":
-            spec.setdefault("replicas", 1)
+        spec.setdefault("replicas", 1)
+        if kind == "StatefulSet":
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("revisionHistoryLimit", 10)
+            if not spec.get("updateStrategy"):
+                spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+        _pod_template(spec)
+    elif kind == "Job":
+        spec = obj.setdefault("spec", {})
+        for key, value in (("completions", 1), ("parallelism", 1), ("backoffLimit", 6),
+                           ("completionMode", "NonIndexed"), ("suspend", False),
+                           ("podReplacementPolicy", "TerminatingOrFailed")):
+            spec.setdefault(key, value)
+        # upstream rejects a Job template without restartPolicy; kubesim picks Never instead
+        spec.setdefault("template", {}).setdefault("spec", {}).setdefault("restartPolicy", "Never")
         _pod_template(spec)
     elif kind == "DaemonSet":
         spec = obj.setdefault("spec", {})
@@ -99,6 +112,9 @@ def validate(rt: ResourceType, obj: JSON) -> None:
                 raise invalid(rt, name, f"spec.containers[{n}].name", "Required value")
             if not c.get("image"):
                 raise invalid(rt, name, f"spec.containers[{n}].image", "Required value")
+    if rt.kind == "Job" and obj.get("spec", {}).get("template", {}).get("spec", {}).get("restartPolicy") == "Always":
+        raise invalid(rt, name, "spec.template.spec.restartPolicy",
+                      'Unsupported value: "Always": supported values: "OnFailure", "Never"')
     if rt.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"):
         spec = obj.get("spec", {})
         selector = spec.get("selector")

@@ -104,6 +104,7 @@ RESOURCES: tuple[ResourceType, ...] = (
                  ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
                  has_status=True),
     ResourceType("", "v1", "endpoints", "Endpoints", True, ("ep",)),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     ResourceType("", "v1", "secrets", "Secret", True),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), (),

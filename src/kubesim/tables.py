@@ -80,6 +80,13 @@ def _pod_cells(p: JSON) -> list[Any]:
     restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
     phase = status.get("phase", "Pending")
     reason = status.get("reason") or phase
+    for cs in statuses:  # like kubectl's printer: a container's waiting/terminated reason wins
+        state = cs.get("state") or {}
+        if state.get("waiting", {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif "terminated" in state:
+            term = state["terminated"]
+            reason = term.get("reason") or f"ExitCode:{term.get('exitCode', 0)}"
     if p.get("metadata", {}).get("deletionTimestamp"):
         reason = "Terminating"
     return [_name(p), f"{ready}/{len(containers)}", reason, restarts, _age(p), status.get("podIP") or "<none>",
@@ -143,6 +150,41 @@ def _pdb_cells(p: JSON) -> list[Any]:
             st.get("disruptionsAllowed", 0), _age(p)]
 
 
+def _sts_cells(s: JSON) -> list[Any]:
+    names, images = _containers(s)
+    return [_name(s), f"{s.get('status', {}).get('readyReplicas', 0)}/{s.get('spec', {}).get('replicas', 1)}",
+            _age(s), names, images]
+
+
+def _job_cells(j: JSON) -> list[Any]:
+    st, spec = j.get("status", {}), j.get("spec", {})
+    conditions = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    state = "Complete" if conditions.get("Complete") == "True" else (
+        "Failed" if conditions.get("Failed") == "True" else ("Suspended" if spec.get("suspend") else "Running"))
+    duration = "0s" if st.get("completionTime") else human_age(st.get("startTime"))
+    names, images = _containers(j)
+    return [_name(j), state, f"{st.get('succeeded', 0)}/{spec.get('completions', 1)}", duration, _age(j),
+            names, images, _selector_text(spec.get("selector"))]
+
+
+def _endpoints_cells(e: JSON) -> list[Any]:
+    pairs = [f"{a.get('ip')}:{p.get('port')}" for sub in e.get("subsets") or []
+             for a in sub.get("addresses") or [] for p in sub.get("ports") or []]
+    text = ",".join(pairs[:3]) + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")
+    return [_name(e), text or "<none>", _age(e)]
+
+
+def _binding_cells(b: JSON) -> list[Any]:
+    ref = b.get("roleRef", {})
+    subjects = b.get("subjects") or []
+
+    def who(kind: str) -> str:
+        return ",".join(s.get("name", "") if kind != "ServiceAccount" else f"{s.get('namespace', '')}/{s.get('name')}"
+                        for s in subjects if s.get("kind") == kind)
+    return [_name(b), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(b), who("User"), who("Group"),
+            who("ServiceAccount")]
+
+
 def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> Column:
     return (name, typ, priority, fmt)
 
@@ -181,6 +223,21 @@ PRINTERS: dict[str, Printer] = {
                    _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE,
                    _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
                   _ds_cells),
+    "StatefulSet": ([NAME, _col("Ready"), AGE, _col("Containers", priority=1), _col("Images", priority=1)],
+                    _sts_cells),
+    "Job": ([NAME, _col("Status"), _col("Completions"), _col("Duration"), AGE, _col("Containers", priority=1),
+             _col("Images", priority=1), _col("Selector", priority=1)], _job_cells),
+    "Endpoints": ([NAME, _col("Endpoints"), AGE], _endpoints_cells),
+    "Lease": ([NAME, _col("Holder"), AGE],
+              lambda le: [_name(le), le.get("spec", {}).get("holderIdentity", ""), _age(le)]),
+    "ClusterRole": ([NAME, _col("Created At", "date")],
+                    lambda r: [_name(r), r.get("metadata", {}).get("creationTimestamp", "")]),
+    "Role": ([NAME, _col("Created At", "date")],
+             lambda r: [_name(r), r.get("metadata", {}).get("creationTimestamp", "")]),
+    "RoleBinding": ([NAME, _col("Role"), AGE, _col("Users", priority=1), _col("Groups", priority=1),
+                     _col("ServiceAccounts", priority=1)], _binding_cells),
+    "ClusterRoleBinding": ([NAME, _col("Role"), AGE, _col("Users", priority=1), _col("Groups", priority=1),
+                            _col("ServiceAccounts", priority=1)], _binding_cells),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_cells),
     "PodDisruptionBudget": ([NAME, _col("Min Available"), _col("Max Unavailable"),
                              _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),

@@ -106,7 +106,7 @@ def test_logs_and_events(api: client.ApiClient, sim: Simulator) -> None:
     text = v1.read_namespaced_pod_log("logger", "default")
     assert text.splitlines()[-1] == "ready to serve"
     events = v1.list_namespaced_event("default", field_selector="involvedObject.name=logger").items
-    assert {e.reason for e in events} == {"Scheduled", "Started"}
+    assert {e.reason for e in events} == {"Scheduled", "Pulled", "Created", "Started"}
 
 
 def test_deployment_scale_and_patch(api: client.ApiClient) -> None:
