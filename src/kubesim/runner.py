@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import ssl
@@ -64,7 +65,7 @@ class Simulator:
 
     def __init__(self, *, nodes: int = 3, clusters: int | list[str] = 1, host: str = "127.0.0.1",
                  port: int = 0, out_dir: str | Path | None = None, seed_workloads: bool = True,
-                 history: int = 1000) -> None:
+                 history: int = 1000, heartbeat: float = 10.0) -> None:
         names = clusters if isinstance(clusters, list) else (
             ["kubesim"] if clusters == 1 else [f"cluster-{i}" for i in range(1, clusters + 1)])
         self.ca = CertificateAuthority()
@@ -74,6 +75,7 @@ class Simulator:
         self.app = ApiServer(self.clusters)
         self.host = host
         self._port = port
+        self.heartbeat = heartbeat
         self._tmp = tempfile.TemporaryDirectory(prefix="kubesim-")
         self.out_dir = Path(out_dir) if out_dir else Path(self._tmp.name)
         self._thread: threading.Thread | None = None
@@ -164,12 +166,30 @@ class Simulator:
         self._port = sock.getsockname()[1]
         return sock
 
+    async def _heartbeats(self) -> None:
+        """Renew every cluster's node leases every ``heartbeat`` seconds, like kubelets."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            for cluster in self.clusters:
+                cluster.heartbeat()
+                await asyncio.sleep(0)
+
+    async def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        beats = asyncio.ensure_future(self._heartbeats()) if self.heartbeat > 0 else None
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if beats is not None:
+                beats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beats
+
     async def serve(self) -> None:
         """Serve on the current event loop until ``stop()`` (used by ``kubesim serve``)."""
         self._sock = self._sock or self._bind()
         self.write_files()
         self._server = uvicorn.Server(self._config())
-        await self._server.serve(sockets=[self._sock])
+        await self._run(self._server, self._sock)
 
     def start(self) -> Simulator:
         """Serve from a daemon thread with its own event loop; returns once listening."""
@@ -177,7 +197,7 @@ class Simulator:
         self.write_files()
         self._server = uvicorn.Server(self._config())
         server, sock = self._server, self._sock
-        self._thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run(server, sock)),
                                         name=f"kubesim:{self._port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 15

@@ -25,6 +25,7 @@ from kubesim.authz import Attributes, Identity
 from kubesim.cluster import VirtualCluster
 from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from kubesim.exec import choose_subprotocol, serve_exec
+from kubesim.portforward import serve_portforward
 from kubesim.streams import stream_logs, stream_watch
 from kubesim.tls import PEERS
 
@@ -272,16 +273,23 @@ class ApiServer:
         return chosen
 
     async def _exec(self, call: Call, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
-        if call.subresource != "exec":
-            raise bad_request(f"{call.subresource} is not supported by kubesim")
+        if call.subresource == "attach":
+            raise bad_request("attach is not supported by kubesim")
         if not websocket:
             raise ApiError(400, "BadRequest", "Upgrade request required")
-        container = self._container(call)
         pod = call.cluster.store.get(call.rt, call.namespace, call.name)
         offered = [p.strip() for p in ",".join(scope.get("subprotocols", [])).split(",") if p.strip()]
         proto = choose_subprotocol(offered)
         if proto is None:
             raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
+        if call.subresource == "portforward":
+            try:
+                ports = [int(p) for v in call.query.get("ports", []) for p in v.split(",") if p]
+            except ValueError as e:
+                raise bad_request("invalid port in ports") from e
+            await serve_portforward(receive, send, proto, pod, ports)
+            return
+        container = self._container(call)
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
                "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
         for c in pod["spec"].get("containers") or []:

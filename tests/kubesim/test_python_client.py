@@ -125,3 +125,41 @@ def test_deployment_scale_and_patch(api: client.ApiClient) -> None:
     assert dep.metadata.generation == 2
     pods = client.CoreV1Api(api).list_namespaced_pod("default", label_selector="app=api").items
     assert len(pods) == 3
+
+
+def test_port_forward_websocket(api: client.ApiClient) -> None:
+    from kubernetes.stream import portforward
+
+    v1 = client.CoreV1Api(api)
+    pod = _pod("web")
+    pod.spec.containers[0].ports = [client.V1ContainerPort(container_port=8080)]
+    v1.create_namespaced_pod("default", pod)
+    pf = portforward(v1.connect_get_namespaced_pod_portforward, "web", "default", ports="8080")
+    sock = pf.socket(8080)
+    sock.setblocking(True)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+    reply = b""
+    while b"port 8080" not in reply:
+        chunk = sock.recv(4096)
+        assert chunk
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    sock.close()
+    pf.close()
+
+
+def test_exec_stdin_tty_and_resize(api: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(api)
+    v1.create_namespaced_pod("default", _pod("tty"))
+    resp = stream(v1.connect_get_namespaced_pod_exec, "tty", "default", command=["sh"], stdin=True,
+                  stdout=True, stderr=True, tty=True, _preload_content=False)
+    resp.write_channel(4, '{"Width": 120, "Height": 40}')
+    resp.write_stdin("echo one; echo two >&2; exit 5\n")
+    resp.close_channel(0)
+    out = ""
+    while resp.is_open():
+        resp.update(timeout=5)
+        out += resp.read_stdout()
+    resp.close()
+    assert out == "one\ntwo\n"
+    assert resp.returncode == 5
