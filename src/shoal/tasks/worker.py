@@ -42,17 +42,17 @@ import uuid
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from shoal.store.db import Database
 from shoal.store.types import utcnow
-from shoal.tasks.models import FINAL_STATUSES, StepStatus, Task, TaskLog, TaskStatus
+from shoal.tasks.models import FINAL_STATUSES, StepStatus, Task, TaskLog, TaskStatus, TaskStep
 from shoal.tasks.registry import (
     REGISTRY,
     PermanentError,
@@ -81,7 +81,7 @@ __all__ = [
 log = logging.getLogger("shoal.tasks.worker")
 
 #: Modules whose import registers Shoal's own step and task types; capabilities add theirs here.
-BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo",)
+BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo", "shoal.clusters.importing")
 
 _RUNNABLE = (TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value)
 _DONE_STEPS = (StepStatus.SUCCESS.value, StepStatus.SKIP.value)
@@ -143,6 +143,51 @@ class _Outcome:
     kind: str  # success | temporary | failure | timeout | cancelled
     message: str = ""
     delay: float = 0.0
+
+
+@dataclass
+class _StepView:
+    id: int
+    name: str
+    status: str
+    attempts: int
+    max_retries: int
+    timeout_seconds: float
+    message: str
+
+
+@dataclass
+class _TaskView:
+    """What the step loop needs of a claimed task, read once at the start of its run."""
+
+    id: str
+    task_type: str
+    status: str
+    cancel_requested: bool
+    cancelled_by: str
+    project_code: str
+    cluster_id: str | None
+    node_name: str | None
+    params: dict[str, Any]
+    state: dict[str, Any]
+    current_step: str
+    steps: list[_StepView]
+    current_step_id: int = 0
+    state_dirty: bool = False
+
+    @classmethod
+    def of(cls, task: Task) -> _TaskView:
+        return cls(
+            id=task.id, task_type=task.task_type, status=task.status, cancel_requested=task.cancel_requested,
+            cancelled_by=task.cancelled_by, project_code=task.project_code, cluster_id=task.cluster_id,
+            node_name=task.node_name, params=dict(task.params or {}), state=dict(task.state or {}),
+            current_step=task.current_step,
+            steps=[_StepView(s.id, s.name, s.status, s.attempts, s.max_retries, s.timeout_seconds, s.message)
+                   for s in task.steps],
+        )
+
+    def step_limit(self, step_id: int) -> float:
+        return next(s.timeout_seconds for s in self.steps if s.id == step_id)
 
 
 @dataclass
@@ -329,90 +374,153 @@ class Worker:
             log.exception("could not release the lease of task %s", claim.task_id)
 
     async def _run_task(self, session: AsyncSession, claim: Claim) -> None:
+        """The step loop. While it holds the lease this worker is the only writer of the task's steps
+        (retry and skip need an ended task, cancel only sets a flag), so the steps are read once and
+        then written with plain UPDATEs; the ORM is used only to end the task (for the on_finish hook).
+        """
+        view: _TaskView | None = None
         done: _Done | None = None
         while True:
             async with session.begin():
-                task = await self._fence(session, claim)
-                if done is None and claim.previous_owner and claim.previous_owner != self.name:
-                    session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="warning",
-                                        message=f"worker {claim.previous_owner} lost its lease; "
-                                                f"{self.name} resumes the task"))
-                if done is not None and not await self._record(session, task, done):
-                    return
-                begun = await self._begin_next(session, task)
+                if view is None:
+                    view = _TaskView.of(await self._fence(session, claim))
+                    fenced = view.status, view.cancel_requested, view.cancelled_by
+                    if claim.previous_owner and claim.previous_owner != self.name:
+                        await self._log(session, view.id, view.current_step, "warning",
+                                        f"worker {claim.previous_owner} lost its lease; {self.name} resumes the task")
+                else:
+                    fenced = await self._touch(session, claim)
+                logs: list[tuple[str, str, str]] = []
+                if done is not None:
+                    ending = await self._record(session, view, done, logs)
+                    if ending is not None:
+                        await self._flush_logs(session, view.id, logs)
+                        if ending[0] is not None:
+                            await self._finish(session, await self._fence(session, claim), *ending)
+                        return
+                begun = await self._begin_next(session, claim, view, fenced, logs)
+                await self._flush_logs(session, view.id, logs)
                 if begun is None:
                     return
-                ctx, step_id, limit = begun
             started = time.monotonic()
-            outcome = await self._run_step(claim, ctx, limit)
+            outcome = await self._run_step(claim, begun, view.step_limit(view.current_step_id))
             self.stats.steps_run += 1
-            done = _Done(step_id, outcome, time.monotonic() - started, ctx)
+            done = _Done(view.current_step_id, outcome, time.monotonic() - started, begun)
 
-    async def _begin_next(self, session: AsyncSession, task: Task) -> tuple[StepContext, int, float] | None:
+    async def _touch(self, session: AsyncSession, claim: Claim) -> tuple[str, bool, str]:
+        """Fence without loading the task: extend the lease and read what others may have changed."""
+        now = utcnow()
+        row = (await session.execute(
+            update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
+            .values(lease_expires_at=now + self.lease, updated_at=now)
+            .returning(Task.status, Task.cancel_requested, Task.cancelled_by)
+            .execution_options(synchronize_session=False)
+        )).first()
+        if row is None:
+            raise LeaseLost(claim.task_id)
+        return str(row[0]), bool(row[1]), str(row[2])
+
+    @staticmethod
+    async def _log(session: AsyncSession, task_id: str, step: str, level: str, message: str) -> None:
+        await session.execute(insert(TaskLog).values(task_id=task_id, step_name=step, level=level,
+                                                     message=message, time=utcnow()))
+
+    @staticmethod
+    async def _flush_logs(session: AsyncSession, task_id: str, logs: list[tuple[str, str, str]]) -> None:
+        if logs:
+            now = utcnow()
+            await session.execute(insert(TaskLog).values(
+                [{"task_id": task_id, "step_name": step, "level": level, "message": message, "time": now}
+                 for step, level, message in logs]))
+
+    async def _begin_next(self, session: AsyncSession, claim: Claim, view: _TaskView,
+                          fenced: tuple[str, bool, str], logs: list[tuple[str, str, str]]) -> StepContext | None:
         """Mark the first unfinished step RUNNING and build its context; None when the task ends instead."""
-        if task.status not in _RUNNABLE:
-            self._drop_lease(task)
+        status, cancel_requested, cancelled_by = fenced
+        if status not in _RUNNABLE:
+            await self._drop(session, claim)
             return None
-        if task.cancel_requested:
-            await self._finish(session, task, TaskStatus.CANCELLED, f"cancelled by {task.cancelled_by}")
-            return None
-        step = next((s for s in task.steps if s.status not in _DONE_STEPS), None)
-        if step is None:
-            await self._finish(session, task, TaskStatus.SUCCESS, "")
-            return None
-        if step.status == StepStatus.FAILURE.value:
-            await self._finish(session, task, TaskStatus.FAILURE, f"{step.name}: {step.message}")
+        ending: tuple[TaskStatus, str] | None = None
+        step = next((s for s in view.steps if s.status not in _DONE_STEPS), None)
+        if cancel_requested:
+            ending = TaskStatus.CANCELLED, f"cancelled by {cancelled_by}"
+        elif step is None:
+            ending = TaskStatus.SUCCESS, ""
+        elif step.status == StepStatus.FAILURE.value:
+            ending = TaskStatus.FAILURE, f"{step.name}: {step.message}"
+        if ending is not None or step is None:
+            await self._flush_logs(session, view.id, logs)
+            logs.clear()
+            await self._finish(session, await self._fence(session, claim), *(ending or (TaskStatus.SUCCESS, "")))
             return None
         now = utcnow()
         step.status = StepStatus.RUNNING.value
         step.attempts += 1
-        step.started_at = step.started_at or now
-        step.finished_at = None
-        task.status = TaskStatus.RUNNING.value
-        task.current_step = step.name
-        task.started_at = task.started_at or now
-        session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
-                            message=f"step {step.name} started (attempt {step.attempts})"))
-        ctx = StepContext(
-            task_id=task.id, task_type=task.task_type, step_name=step.name, attempt=step.attempts,
-            project_code=task.project_code, cluster_id=task.cluster_id, node_name=task.node_name,
-            params=dict(task.params or {}), state=dict(task.state or {}),
-            log=StepLogger(self.db, task.id, step.name), db=self.db, app=self.app,
+        await session.execute(
+            update(TaskStep).where(TaskStep.id == step.id)
+            .values(status=step.status, attempts=step.attempts, finished_at=None,
+                    started_at=func.coalesce(TaskStep.started_at, now))
+            .execution_options(synchronize_session=False))
+        values: dict[str, object] = {"status": TaskStatus.RUNNING.value, "current_step": step.name,
+                                     "started_at": func.coalesce(Task.started_at, now)}
+        if view.state_dirty:
+            values["state"] = view.state
+            view.state_dirty = False
+        await session.execute(update(Task).where(Task.id == view.id).values(**values)
+                              .execution_options(synchronize_session=False))
+        view.current_step, view.current_step_id = step.name, step.id
+        logs.append((step.name, "info", f"step {step.name} started (attempt {step.attempts})"))
+        return StepContext(
+            task_id=view.id, task_type=view.task_type, step_name=step.name, attempt=step.attempts,
+            project_code=view.project_code, cluster_id=view.cluster_id, node_name=view.node_name,
+            params=dict(view.params), state=dict(view.state),
+            log=StepLogger(self.db, view.id, step.name), db=self.db, app=self.app,
         )
-        return ctx, step.id, step.timeout_seconds
 
-    async def _record(self, session: AsyncSession, task: Task, done: _Done) -> bool:
-        """Write a step's outcome; return whether the task goes on to its next step."""
-        step = next(s for s in task.steps if s.id == done.step_id)
+    async def _drop(self, session: AsyncSession, claim: Claim) -> None:
+        await session.execute(
+            update(Task).where(Task.id == claim.task_id)
+            .values(lease_owner=None, lease_token=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False))
+
+    async def _record(self, session: AsyncSession, view: _TaskView, done: _Done,
+                      logs: list[tuple[str, str, str]]) -> tuple[TaskStatus | None, str] | None:
+        """Write a step's outcome. None: go on with the next step; else how the task stops
+        (a final status and message, or no status when it waits for a retry)."""
+        step = next(s for s in view.steps if s.id == done.step_id)
         outcome, attempts, now = done.outcome, step.attempts, utcnow()
         if outcome.kind == "temporary" and attempts > step.max_retries:
             outcome = _Outcome("failure", f"{outcome.message} (gave up after {attempts} attempts)")
         if outcome.kind == "success":
             step.status = StepStatus.SUCCESS.value
-            step.message = ""
-            step.finished_at = now
-            task.state = done.ctx.state
-            session.add(TaskLog(task_id=task.id, step_name=step.name, level="info",
-                                message=f"step {step.name} succeeded in {done.elapsed:.2f}s"))
-            return True
+            await session.execute(update(TaskStep).where(TaskStep.id == step.id)
+                                  .values(status=step.status, message="", finished_at=now)
+                                  .execution_options(synchronize_session=False))
+            if done.ctx.state != view.state:
+                view.state = dict(done.ctx.state)
+                view.state_dirty = True
+            logs.append((step.name, "info", f"step {step.name} succeeded in {done.elapsed:.2f}s"))
+            return None
         if outcome.kind == "temporary":
             delay = min(outcome.delay * 2 ** (attempts - 1), self.settings.max_backoff)
-            step.message = f"retrying in {delay:.1f}s: {outcome.message}"[:2000]
-            task.run_after = now + timedelta(seconds=delay)
-            session.add(TaskLog(task_id=task.id, step_name=step.name, level="warning",
-                                message=f"step {step.name} will be retried in {delay:.1f}s "
-                                        f"(attempt {attempts} of {step.max_retries + 1}): {outcome.message}"))
-            self._drop_lease(task)
-            return False
+            await session.execute(update(TaskStep).where(TaskStep.id == step.id)
+                                  .values(message=f"retrying in {delay:.1f}s: {outcome.message}"[:2000])
+                                  .execution_options(synchronize_session=False))
+            await session.execute(update(Task).where(Task.id == view.id)
+                                  .values(run_after=now + timedelta(seconds=delay), lease_owner=None,
+                                          lease_token=None, lease_expires_at=None)
+                                  .execution_options(synchronize_session=False))
+            logs.append((step.name, "warning", f"step {step.name} will be retried in {delay:.1f}s "
+                                               f"(attempt {attempts} of {step.max_retries + 1}): {outcome.message}"))
+            return None, ""
         step.status = StepStatus.FAILURE.value
-        step.message = outcome.message[:2000]
-        step.finished_at = now
+        await session.execute(update(TaskStep).where(TaskStep.id == step.id)
+                              .values(status=step.status, message=outcome.message[:2000], finished_at=now)
+                              .execution_options(synchronize_session=False))
         status = {"timeout": TaskStatus.TIMEOUT, "cancelled": TaskStatus.CANCELLED}.get(
             outcome.kind, TaskStatus.FAILURE)
-        session.add(TaskLog(task_id=task.id, step_name=step.name, level="error",
-                            message=f"step {step.name} ended {status.value}: {outcome.message}"))
-        await self._finish(session, task, status, f"{step.name}: {outcome.message}")
-        return False
+        logs.append((step.name, "error", f"step {step.name} ended {status.value}: {outcome.message}"))
+        return status, f"{step.name}: {outcome.message}"
 
     async def _run_step(self, claim: Claim, ctx: StepContext, limit: float) -> _Outcome:
         """Run the step's callable with its timeout while renewing the lease; classify how it ended."""
