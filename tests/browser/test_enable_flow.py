@@ -183,5 +183,18 @@ def test_members_confirm_and_no_access(live_server: LiveServer, chromium: Browse
     _shot(bob, screenshots, "16-not-found")
     bob.locator("button[title='Log out']").click()
     expect(bob).to_have_url(url + "/login")
+    bob.goto(url + "/no/such/page")
+    expect(bob.get_by_test_id("error-message")).to_be_visible()  # anonymous: a bare error page, no sidebar
+    _shot(bob, screenshots, "17-not-found-anonymous")
     bob_ctx.close()
+
+    # the language switch in the top bar turns the console Chinese and stays on the same page
+    admin.goto(url + "/audit?outcome=success")
+    admin.locator("[data-lang='zh-CN']").first.click()
+    expect(admin).to_have_url(url + "/audit?outcome=success")
+    expect(admin.locator("h1")).to_have_text("审计")
+    _shot(admin, screenshots, "18-audit-zh")
+    admin.goto(url + "/")
+    expect(admin.locator("[data-nav=projects]")).to_have_text("项目")
+    _shot(admin, screenshots, "19-projects-zh")
     admin_ctx.close()

@@ -4,7 +4,7 @@
 assets, answers errors on pages with an HTML page (``app.state.html_error_renderer``,
 used by ``shoal.api.problems``), and includes every area in :data:`AREAS`.
 
-Adding an area (say, a task viewer): write ``shoal/web/tasks.py`` with
+Adding an area (say, a task viewer): write ``shoal/web/areas/tasks.py`` with
 ``router = APIRouter()`` and ``nav = (NavItem("ui.nav.tasks", "/tasks", "tasks"),)``,
 put its templates in ``templates/tasks/`` (``{% extends "base.html" %}``, fill
 ``{% block content %}``), use ``PagePrincipal``/``SessionDep`` and ``render()``,
@@ -29,7 +29,8 @@ from shoal.core.errors import ShoalError
 from shoal.core.i18n import translate
 from shoal.iam.accounts import load_principal, resolve_token
 from shoal.iam.authz import Principal
-from shoal.web import admin, audit_pages, auth, nav, projects, requests_pages
+from shoal.web import nav
+from shoal.web.areas import admin, audit, auth, projects, requests
 from shoal.web.deps import LoginRequired, return_path
 from shoal.web.render import render, safe_next
 
@@ -38,7 +39,7 @@ __all__ = ["AREAS", "install"]
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: The console's areas, in the order their routes are matched. Each has ``router`` and ``nav``.
-AREAS: tuple[ModuleType, ...] = (auth, projects, requests_pages, audit_pages, admin)
+AREAS: tuple[ModuleType, ...] = (auth, projects, requests, audit, admin)
 
 _TITLES = {400: "ui.error.400", 401: "ui.error.401", 403: "ui.error.403", 404: "ui.error.404",
            405: "ui.error.405", 409: "ui.error.409", 422: "ui.error.422"}
