@@ -277,3 +277,10 @@ async def test_project_manager_decides_role_requests_for_their_project(admin: Us
         await carol.submit("/requests/2/approve")
         page = await dan.get("/projects/cp")
         assert page.status_code == 200 and 'data-testid="not-manager"' in page.text
+
+
+async def test_login_never_loops_back_to_itself(admin: User) -> None:
+    r = await admin.get("/login?next=/login%3Fnext%3D/")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    r = await admin.get("/login?next=https://evil.example/")
+    assert r.headers["location"] == "/"

@@ -42,6 +42,12 @@ LOGIN_CSRF_COOKIE = "shoal_login_csrf"
 ONE_YEAR = 365 * 24 * 3600
 
 
+def _after_login(next_url: str | None) -> str:
+    """Where a successful login lands: the page asked for, never the login page itself (no loop)."""
+    target = safe_next(next_url)
+    return "/" if target.startswith(("/login", "/logout")) else target
+
+
 def _login_page(request: Request, *, next_url: str, username: str = "", error: str | None = None,
                 status: int = 200) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -55,8 +61,8 @@ def _login_page(request: Request, *, next_url: str, username: str = "", error: s
 @router.get("/login")
 async def login_form(request: Request, principal: OptionalPrincipal, next: str = "/") -> Response:
     if principal is not None:
-        return redirect(safe_next(next))
-    return _login_page(request, next_url=safe_next(next))
+        return redirect(_after_login(next))
+    return _login_page(request, next_url=_after_login(next))
 
 
 @router.post("/login")
@@ -67,7 +73,7 @@ async def login(
     next: Annotated[str, Form(max_length=512)] = "/",
     login_csrf: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    target = safe_next(next)
+    target = _after_login(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not tokens_equal(login_csrf, expected):
         raise PermissionDenied("error.csrf", error_code="csrf_failed", hint="hint.csrf")
