@@ -13,13 +13,13 @@ from fastapi import FastAPI
 
 from shoal.api import problems
 from shoal.api.middleware import RequestMetricsMiddleware
-from shoal.api.routes import audit, auth, businesses, ops, projects, requests, tasks, users
+from shoal.api.routes import audit, auth, businesses, clusters, ops, projects, requests, tasks, users
 from shoal.context import AppContext
 
 __all__ = ["create_app"]
 
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
-               tasks.router)
+               tasks.router, clusters.router)
 
 
 def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:

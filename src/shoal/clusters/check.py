@@ -105,12 +105,12 @@ class _Run:
     def __init__(self) -> None:
         self.items: list[CheckItem] = []
 
-    def ok(self, name: str, message: str, **params: Any) -> CheckItem:
+    def ok(self, name: str, message: str, /, **params: Any) -> CheckItem:
         item = CheckItem(name, True, message, params)
         self.items.append(item)
         return item
 
-    def fail(self, name: str, message: str, hint: str | None, **params: Any) -> _Stop:
+    def fail(self, name: str, message: str, hint: str | None, /, **params: Any) -> _Stop:
         self.items.append(CheckItem(name, False, message, params, hint))
         return _Stop()
 

@@ -65,10 +65,10 @@ def _pem(value: Any, field_name: str) -> str:
     try:
         raw = base64.b64decode(str(value), validate=True)
     except (binascii.Error, ValueError) as e:
-        raise KubeconfigProblem("check.parse.bad_base64", "hint.check.parse_base64", field=field_name) from e
+        raise KubeconfigProblem("check.parse.bad_base64", "hint.check.parse_base64", entry=field_name) from e
     text = raw.decode("ascii", errors="replace")
     if "-----BEGIN" not in text:
-        raise KubeconfigProblem("check.parse.bad_pem", "hint.check.parse_base64", field=field_name)
+        raise KubeconfigProblem("check.parse.bad_pem", "hint.check.parse_base64", entry=field_name)
     return text
 
 
@@ -119,7 +119,7 @@ def parse_kubeconfig(text: str) -> ParsedKubeconfig:
         raise KubeconfigProblem("check.parse.bad_server", "hint.check.parse_server", server=server)
     for ref in ("certificate-authority",):
         if cluster.get(ref):
-            raise KubeconfigProblem("check.parse.file_reference", "hint.check.parse_embed", field=ref)
+            raise KubeconfigProblem("check.parse.file_reference", "hint.check.parse_embed", entry=ref)
     warnings: list[tuple[str, dict[str, Any]]] = []
     if cluster.get("proxy-url"):
         warnings.append(("check.parse.proxy_ignored", {"proxy": str(cluster["proxy-url"])}))
@@ -137,7 +137,7 @@ def parse_kubeconfig(text: str) -> ParsedKubeconfig:
                                 provider=name)
     for ref in ("client-certificate", "client-key", "tokenFile"):
         if user.get(ref):
-            raise KubeconfigProblem("check.parse.file_reference", "hint.check.parse_embed", field=ref)
+            raise KubeconfigProblem("check.parse.file_reference", "hint.check.parse_embed", entry=ref)
     token = str(user["token"]).strip() if user.get("token") else None
     cert = _pem(user["client-certificate-data"], "client-certificate-data") \
         if user.get("client-certificate-data") else None

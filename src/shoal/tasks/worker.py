@@ -84,6 +84,10 @@ log = logging.getLogger("shoal.tasks.worker")
 BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo", "shoal.clusters.importing")
 
 _RUNNABLE = (TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value)
+#: After an error of the engine itself (say the database went away) a task rests this long before a new claim.
+ERROR_PAUSE_SECONDS = 5.0
+#: Cancellation reaches a running step within this many seconds (the lease is renewed at the same time).
+CANCEL_CHECK_SECONDS = 2.0
 _DONE_STEPS = (StepStatus.SUCCESS.value, StepStatus.SKIP.value)
 
 
@@ -356,15 +360,16 @@ class Worker:
             raise
         except Exception:
             log.exception("worker %s failed while running task %s; releasing it", self.name, claim.task_id)
-            await self._release(claim)
+            await self._release(claim, retry_after=ERROR_PAUSE_SECONDS)
 
-    async def _release(self, claim: Claim) -> None:
-        """Give the lease back at once (shutdown): another worker may resume without waiting for expiry."""
+    async def _release(self, claim: Claim, retry_after: float = 0.0) -> None:
+        """Give the lease back at once (shutdown, or an error of the engine itself, after a pause)."""
         try:
             async with self.db.session() as session:
                 result = await session.execute(
                     update(Task).where(Task.id == claim.task_id, Task.lease_token == claim.token)
-                    .values(lease_token=None, lease_owner=None, lease_expires_at=None)
+                    .values(lease_token=None, lease_owner=None, lease_expires_at=None,
+                            run_after=utcnow() + timedelta(seconds=retry_after))
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -559,7 +564,7 @@ class Worker:
 
     async def _renew(self, claim: Claim, ctx: StepContext, step_task: asyncio.Task[None],
                      lost: asyncio.Event) -> None:
-        interval = self.settings.lease_seconds / 3
+        interval = min(self.settings.lease_seconds / 3, CANCEL_CHECK_SECONDS)
         expires = time.monotonic() + self.settings.lease_seconds
         while True:
             await asyncio.sleep(interval)
@@ -608,7 +613,13 @@ class Worker:
                             message=f"task ended {status.value}"))
         definition = self.registry.types.get(task.task_type)
         if definition is not None and definition.on_finish is not None:
-            await definition.on_finish(session, task)
+            try:
+                async with session.begin_nested():
+                    await definition.on_finish(session, task)
+            except Exception as e:  # the task still ends; a hook that always fails must not loop forever
+                log.exception("on_finish hook of %s failed for task %s", task.task_type, task.id)
+                session.add(TaskLog(task_id=task.id, step_name=task.current_step, level="error",
+                                    message=f"updating the target failed: {type(e).__name__}: {e}"[:2000]))
         self.stats.tasks_finished += 1
 
 
