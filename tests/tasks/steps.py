@@ -110,3 +110,13 @@ REGISTRY.task_type("test-Crash", title_en="Crash", title_zh="崩溃",
                    steps=["testRecordA", "testCrashy", "testRecordC"])
 REGISTRY.task_type("test-Noop5", title_en="Five no-ops", title_zh="五个空步骤",
                    steps=[f"testNoop{i}" for i in range(1, 6)])
+
+
+async def broken_hook(session: AsyncSession, task: Task) -> None:
+    session.add(TaskLog(task_id=task.id, step_name="", level="info", message="half-written by the hook"))
+    await session.flush()
+    raise RuntimeError("target is gone")
+
+
+REGISTRY.task_type("test-BadHook", title_en="Bad hook", title_zh="钩子失败", steps=["testRecordA"],
+                   on_finish=broken_hook)

@@ -169,3 +169,13 @@ async def test_an_expired_lease_is_taken_over_and_the_stale_worker_cannot_write(
     assert task.status == "SUCCESS" and [s.attempts for s in task.steps] == [1, 1, 1]
     assert ran(task_id, "testRecordA") == 1
     assert any("worker stale lost its lease" in line for line in await log_lines(ctx, task_id))
+
+
+async def test_a_failing_on_finish_hook_is_rolled_back_and_logged(ctx: AppContext, worker: Worker) -> None:
+    task_id = await new_task(ctx, "test-BadHook")
+    await worker.drain([task_id], within=10)
+    task = await load(ctx, task_id)
+    assert task.status == "SUCCESS" and task.lease_token is None
+    lines = await log_lines(ctx, task_id)
+    assert "half-written by the hook" not in lines
+    assert "updating the target failed: RuntimeError: target is gone" in lines
