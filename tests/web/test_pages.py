@@ -284,3 +284,10 @@ async def test_login_never_loops_back_to_itself(admin: User) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/"
     r = await admin.get("/login?next=https://evil.example/")
     assert r.headers["location"] == "/"
+
+
+async def test_admin_with_an_empty_directory_is_sent_to_add_a_business(admin: User) -> None:
+    await admin.submit("/projects", {"code": "first", "name": "First"})
+    page = await admin.get("/projects/first")
+    assert 'data-testid="directory-empty"' in page.text and 'href="/admin/businesses"' in page.text
+    assert 'data-testid="no-business"' not in page.text
