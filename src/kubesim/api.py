@@ -110,7 +110,7 @@ def _predicate(call: Call) -> Predicate | None:
 
 def _render(call: Call, obj: JSON) -> JSON:
     if wants_table(call.headers):
-        return table_for(call.rt.kind, [obj], include=call.q("includeObject", "Metadata"),
+        return table_for(call.rt, [obj], include=call.q("includeObject", "Metadata"),
                          list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")})
     return obj
 
@@ -141,7 +141,7 @@ def list_(call: Call) -> Reply:
         meta["remainingItemCount"] = len(items) - limit
         items = items[:limit]
     if wants_table(call.headers):
-        return 200, table_for(call.rt.kind, items, include=call.q("includeObject", "Metadata"), list_meta=meta)
+        return 200, table_for(call.rt, items, include=call.q("includeObject", "Metadata"), list_meta=meta)
     return 200, {"kind": call.rt.list_kind, "apiVersion": call.rt.api_version, "metadata": meta, "items": items}
 
 
@@ -263,9 +263,7 @@ def delete(call: Call) -> Reply:
 
 
 def _delete_namespace_contents(cluster: VirtualCluster, namespace: str) -> None:
-    from kubesim.resources import RESOURCES
-
-    for rt in RESOURCES:
+    for rt in cluster.registry.all():
         if rt.namespaced and rt.stored:
             for obj in cluster.store.list(rt, namespace)[0]:
                 if cluster.store.try_get(rt, namespace, obj["metadata"]["name"]) is not None:

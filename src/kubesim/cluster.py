@@ -18,11 +18,12 @@ from typing import Any
 
 from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
 from kubesim.controllers import Simulation
+from kubesim.crds import CrdController
 from kubesim.defaults import apply_defaults
 from kubesim.logs import LogBook
 from kubesim.podutil import NODES
 from kubesim.rbac import StoreRbac
-from kubesim.resources import ResourceType, by_plural
+from kubesim.resources import Registry, ResourceType, by_plural
 from kubesim.store import Store, now_iso
 
 JSON = dict[str, Any]
@@ -111,6 +112,8 @@ class VirtualCluster:
         self._tokens_lock = threading.Lock()
         self.admin_token = self.add_token(ADMIN)
         self.viewer_token = self.add_token(VIEWER)
+        self.registry = Registry()
+        self.crds = CrdController(self.store, self.registry)
         self.simulation = Simulation(self.store, self.logs, name)
         self.rbac = StoreRbac(self.store)
         self.policy.extra = self.rbac.rules_for

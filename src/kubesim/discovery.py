@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from kubesim.resources import RESOURCES, ResourceType, groups
+from kubesim.resources import Registry, ResourceType
 
 JSON = dict[str, Any]
 
@@ -41,8 +41,6 @@ VERSION_INFO: JSON = {
 }
 
 
-def _gv_resources(group: str, version: str) -> list[ResourceType]:
-    return [r for r in RESOURCES if r.group == group and r.version == version]
 
 
 def _storage_hash(r: ResourceType) -> str:
@@ -54,24 +52,24 @@ def api_versions(server_address: str) -> JSON:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
-def api_group(name: str) -> JSON:
-    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in groups()[name]]
+def api_group(reg: Registry, name: str) -> JSON:
+    versions = [{"groupVersion": f"{name}/{v}", "version": v} for v in reg.groups()[name]]
     return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": versions,
             "preferredVersion": versions[0]}
 
 
-def api_group_list() -> JSON:
+def api_group_list(reg: Registry) -> JSON:
     out = []
-    for name in groups():
-        g = api_group(name)
+    for name in reg.groups():
+        g = api_group(reg, name)
         out.append({k: g[k] for k in ("name", "versions", "preferredVersion")})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
 
 
-def api_resource_list(group: str, version: str) -> JSON:
+def api_resource_list(reg: Registry, group: str, version: str) -> JSON:
     """The legacy APIResourceList of ``/api/v1`` or ``/apis/<group>/<version>``."""
     out: list[JSON] = []
-    for r in _gv_resources(group, version):
+    for r in reg.in_group_version(group, version):
         entry: JSON = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
                        "kind": r.kind, "verbs": list(r.verbs)}
         if r.short_names:
@@ -110,16 +108,17 @@ def _discovery_resource(r: ResourceType) -> JSON:
     return entry
 
 
-def aggregated(core: bool) -> JSON:
+def aggregated(reg: Registry, core: bool) -> JSON:
     """The APIGroupDiscoveryList for ``/api`` (core) or ``/apis`` (named groups)."""
-    names = [""] if core else list(groups())
+    all_groups = reg.groups()
+    names = [""] if core else list(all_groups)
     items = []
     for g in names:
-        versions = ["v1"] if core else groups()[g]
+        versions = ["v1"] if core else all_groups[g]
         items.append({
             "metadata": {"name": g, "creationTimestamp": None} if g else {"creationTimestamp": None},
             "versions": [{"version": v, "freshness": "Current",
-                          "resources": [_discovery_resource(r) for r in _gv_resources(g, v)]}
+                          "resources": [_discovery_resource(r) for r in reg.in_group_version(g, v)]}
                          for v in versions],
         })
     return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
@@ -132,20 +131,23 @@ def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def _doc_hash(group: str, version: str) -> str:
-    return hashlib.sha256(json.dumps(openapi_gv(group, version), sort_keys=True).encode()).hexdigest()[:16].upper()
+def _doc_hash(reg: Registry, group: str, version: str) -> str:
+    doc = json.dumps(openapi_gv(reg, group, version), sort_keys=True).encode()
+    return hashlib.sha256(doc).hexdigest()[:16].upper()
 
 
-def openapi_index() -> JSON:
+def openapi_index(reg: Registry) -> JSON:
     paths: JSON = {}
-    gvs = [("", "v1")] + [(g, v) for g, vs in groups().items() for v in vs]
+    gvs = [("", "v1")] + [(g, v) for g, vs in reg.groups().items() for v in vs]
     for g, v in gvs:
         p = _gv_path(g, v)
-        paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={_doc_hash(g, v)}"}
+        paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={_doc_hash(reg, g, v)}"}
     return {"paths": paths}
 
 
 def _schema_name(r: ResourceType) -> str:
+    if r.custom:  # CRD schemas are named by reversed group, like the real server does
+        return ".".join(reversed(r.group.split("."))) + f".{r.version}.{r.kind}"
     group = r.group.split(".")[0] if r.group else "core"
     return f"io.k8s.api.{group}.{r.version}.{r.kind}"
 
@@ -188,12 +190,12 @@ def _object_schema(r: ResourceType) -> JSON:
     }
 
 
-def openapi_gv(group: str, version: str) -> JSON:
+def openapi_gv(reg: Registry, group: str, version: str) -> JSON:
     """The OpenAPI v3 document of one group-version: paths with verbs, loose schemas."""
     paths: JSON = {}
     schemas: JSON = {}
     prefix = "/" + _gv_path(group, version)
-    for r in _gv_resources(group, version):
+    for r in reg.in_group_version(group, version):
         schemas[_schema_name(r)] = _object_schema(r)
         camel = "".join(p.capitalize() for p in (r.group.split(".")[0] or "core").split("-"))
         ns_part = "/namespaces/{namespace}" if r.namespaced else ""

@@ -7,11 +7,13 @@ and the table printer falls back to NAME/AGE unless ``tables.py`` knows better.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 __all__ = [
     "ALL_VERBS",
     "RESOURCES",
+    "Registry",
     "ResourceType",
     "Subresource",
     "by_plural",
@@ -49,6 +51,9 @@ class ResourceType:
     verbs: tuple[str, ...] = ALL_VERBS
     stored: bool = True
     has_status: bool = field(default=False)
+    # custom resources: additionalPrinterColumns as (name, type, jsonPath, priority)
+    printer_columns: tuple[tuple[str, str, str, int], ...] = ()
+    custom: bool = False
 
     @property
     def api_version(self) -> str:
@@ -162,3 +167,41 @@ def groups() -> dict[str, list[str]]:
         if r.group and r.version not in out.setdefault(r.group, []):
             out[r.group].append(r.version)
     return out
+
+
+class Registry:
+    """The resources one virtual cluster serves: the built-ins plus its CustomResourceDefinitions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._custom: dict[tuple[str, str, str], ResourceType] = {}
+
+    def all(self) -> list[ResourceType]:
+        with self._lock:
+            return [*RESOURCES, *self._custom.values()]
+
+    def find(self, group: str, version: str, plural: str) -> ResourceType | None:
+        found = _INDEX.get((group, version, plural))
+        if found is not None:
+            return found
+        with self._lock:
+            return self._custom.get((group, version, plural))
+
+    def groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in self.all():
+            if r.group and r.version not in out.setdefault(r.group, []):
+                out[r.group].append(r.version)
+        return out
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceType]:
+        return [r for r in self.all() if r.group == group and r.version == version]
+
+    def add(self, rt: ResourceType) -> None:
+        with self._lock:
+            self._custom[(rt.group, rt.version, rt.plural)] = rt
+
+    def remove(self, group: str, plural: str) -> list[ResourceType]:
+        with self._lock:
+            gone = [k for k in self._custom if k[0] == group and k[2] == plural]
+            return [self._custom.pop(k) for k in gone]

@@ -126,7 +126,7 @@ class ApiServer:
         else:
             if not cluster.policy.allows(who, Attributes("get", path=path)):
                 raise ApiError(403, "Forbidden", f'forbidden: User "{who.user}" cannot get path "{path}"')
-            code, body, ctype = self._non_resource(parts, headers, scope)
+            code, body, ctype = self._non_resource(cluster.registry, parts, headers, scope)
             await _send_json(send, code, body, ctype)
 
     async def _faults(self, cluster: VirtualCluster, receive: Receive, websocket: bool) -> None:
@@ -169,7 +169,8 @@ class ApiServer:
         return Identity(user, tuple(groups)).with_authenticated()
 
     # --- non-resource ------------------------------------------------------------------------
-    def _non_resource(self, parts: list[str], headers: dict[str, str], scope: Scope) -> tuple[int, JSON, str]:
+    def _non_resource(self, reg: resources.Registry, parts: list[str], headers: dict[str, str],
+                      scope: Scope) -> tuple[int, JSON, str]:
         accept = headers.get("accept", "")
         aggregated = "as=APIGroupDiscoveryList" in accept
         server = scope.get("server") or ("127.0.0.1", 443)
@@ -177,38 +178,39 @@ class ApiServer:
             return 200, discovery.VERSION_INFO, "application/json"
         if parts == ["api"]:
             if aggregated:
-                return 200, discovery.aggregated(core=True), discovery.AGGREGATED_CONTENT_TYPE
+                return 200, discovery.aggregated(reg, core=True), discovery.AGGREGATED_CONTENT_TYPE
             return 200, discovery.api_versions(f"{server[0]}:{server[1]}"), "application/json"
         if parts == ["apis"]:
             if aggregated:
-                return 200, discovery.aggregated(core=False), discovery.AGGREGATED_CONTENT_TYPE
-            return 200, discovery.api_group_list(), "application/json"
+                return 200, discovery.aggregated(reg, core=False), discovery.AGGREGATED_CONTENT_TYPE
+            return 200, discovery.api_group_list(reg), "application/json"
         if parts == ["api", "v1"]:
-            return 200, discovery.api_resource_list("", "v1"), "application/json"
-        groups = resources.groups()
+            return 200, discovery.api_resource_list(reg, "", "v1"), "application/json"
+        groups = reg.groups()
         if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
-            return 200, discovery.api_group(parts[1]), "application/json"
+            return 200, discovery.api_group(reg, parts[1]), "application/json"
         if len(parts) == 3 and parts[0] == "apis" and parts[2] in groups.get(parts[1], []):
-            return 200, discovery.api_resource_list(parts[1], parts[2]), "application/json"
+            return 200, discovery.api_resource_list(reg, parts[1], parts[2]), "application/json"
         if parts == ["openapi", "v3"]:
-            return 200, discovery.openapi_index(), "application/json"
+            return 200, discovery.openapi_index(reg), "application/json"
         if parts[:2] == ["openapi", "v3"] and len(parts) >= 4:
             if parts[2] == "api" and parts[3] == "v1":
-                return 200, discovery.openapi_gv("", "v1"), "application/json"
+                return 200, discovery.openapi_gv(reg, "", "v1"), "application/json"
             if parts[2] == "apis" and len(parts) == 5 and parts[4] in groups.get(parts[3], []):
-                return 200, discovery.openapi_gv(parts[3], parts[4]), "application/json"
+                return 200, discovery.openapi_gv(reg, parts[3], parts[4]), "application/json"
         if parts in (["healthz"], ["livez"], ["readyz"]):
             return 200, {"status": "ok"}, "application/json"
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     # --- resources ---------------------------------------------------------------------------
-    def _parse(self, group: str, version: str, parts: list[str]) -> tuple[resources.ResourceType, str, str, str]:
+    def _parse(self, reg: resources.Registry, group: str, version: str,
+               parts: list[str]) -> tuple[resources.ResourceType, str, str, str]:
         namespace = ""
         if parts[0] == "namespaces" and len(parts) >= 3:
-            candidate = resources.find(group, version, parts[2])
+            candidate = reg.find(group, version, parts[2])
             if candidate is not None and candidate.namespaced:
                 namespace, parts = parts[1], parts[2:]
-        rt = resources.find(group, version, parts[0])
+        rt = reg.find(group, version, parts[0])
         if rt is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = parts[1] if len(parts) > 1 else ""
@@ -231,7 +233,7 @@ class ApiServer:
     async def _resource(self, cluster: VirtualCluster, who: Identity, method: str, group: str, version: str,
                         parts: list[str], query: dict[str, list[str]], headers: dict[str, str], scope: Scope,
                         receive: Receive, send: Send, websocket: bool) -> None:
-        rt, namespace, name, sub = self._parse(group, version, parts)
+        rt, namespace, name, sub = self._parse(cluster.registry, group, version, parts)
         verb = self._verb(method, name, sub, query)
         resource = f"{rt.plural}/{sub}" if sub else rt.plural
         if not cluster.policy.allows(who, Attributes(verb, group, resource, namespace, name)):

@@ -82,7 +82,7 @@ async def stream_watch(call: Call, receive: Receive, send: Send) -> None:
     def encode(ev: WatchEvent) -> bytes:
         obj = ev.obj
         if table:
-            obj = table_for(call.rt.kind, [obj], include=include, with_columns=first[0],
+            obj = table_for(call.rt, [obj], include=include, with_columns=first[0],
                             list_meta={"resourceVersion": str(ev.rv)})
             first[0] = False
         return json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")).encode() + b"\n"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kubesim.resources import ResourceType
+
 JSON = dict[str, Any]
 Column = tuple[str, str, int, str]  # name, type, priority, format
 Printer = tuple[list[Column], Callable[[JSON], list[Any]]]
@@ -257,10 +259,43 @@ def table_row_object(obj: JSON, include: str) -> JSON | None:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
 
-def table_for(kind: str, objects: list[JSON], *, include: str = "Metadata", with_columns: bool = True,
+def _json_path(obj: Any, path: str) -> Any:
+    """The value at a simple JSONPath (``.spec.x``, ``.items[0].y``) or None."""
+    cur = obj
+    for part in [p for p in path.strip().lstrip("$").split(".") if p]:
+        key, _, index = part.partition("[")
+        cur = cur.get(key) if isinstance(cur, dict) else None
+        if index and isinstance(cur, list):
+            i = int(index.rstrip("]")) if index.rstrip("]").isdigit() else 0
+            cur = cur[i] if i < len(cur) else None
+    return cur
+
+
+def _custom_printer(rt: ResourceType) -> Printer:
+    cols: list[Column] = [NAME]
+    for name, typ, _, priority in rt.printer_columns:
+        cols.append(_col(name, "string" if typ == "date" else typ, priority))
+    if not any(c[2] == ".metadata.creationTimestamp" for c in rt.printer_columns):
+        cols.append(AGE)
+
+    def cells(o: JSON) -> list[Any]:
+        out: list[Any] = [_name(o)]
+        for _, typ, path, _ in rt.printer_columns:
+            value = _json_path(o, path)
+            out.append(human_age(value) if typ == "date" else ("<none>" if value is None else value))
+        if len(out) < len(cols):
+            out.append(_age(o))
+        return out
+    return cols, cells
+
+
+def table_for(rt: ResourceType, objects: list[JSON], *, include: str = "Metadata", with_columns: bool = True,
               list_meta: JSON | None = None) -> JSON:
-    """A Table for ``objects`` of ``kind``; ``with_columns=False`` for later watch events."""
-    cols, cells = PRINTERS.get(kind, ([NAME, AGE], lambda o: [_name(o), _age(o)]))
+    """A Table for ``objects`` of ``rt``; ``with_columns=False`` for later watch events."""
+    if rt.custom:
+        cols, cells = _custom_printer(rt)
+    else:
+        cols, cells = PRINTERS.get(rt.kind, ([NAME, AGE], lambda o: [_name(o), _age(o)]))
     rows = []
     for obj in objects:
         row: JSON = {"cells": cells(obj)}
