@@ -117,6 +117,8 @@ async def test_non_maintainer_sees_why_help_and_applies_then_admin_approves(
         assert 'data-testid="pending-request"' in page.text
         todo = await admin.get("/requests")
         assert 'data-testid="approve-1"' in todo.text
+        assert 'data-testid="nav-count">1<' in todo.text  # the sidebar tells the admin something waits
+        assert 'data-testid="nav-count"' not in page.text  # but not bob, whose own request it is
         r = await admin.submit("/requests/1/approve", {"note": "ok"})
         assert r.status_code == 303
         mine = await bob.get("/requests?view=mine")

@@ -18,13 +18,14 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoal.api.deps import OptionalPrincipal
+from shoal.api.deps import OptionalPrincipal, SessionDep
 from shoal.api.problems import language_of
 from shoal.audit import service as audit
 from shoal.context import AppContext
 from shoal.core.errors import ShoalError
 from shoal.core.i18n import translate
 from shoal.iam.authz import Principal
+from shoal.web import nav
 
 __all__ = ["FormError", "LoginRequired", "PagePrincipal", "attempt", "page_principal", "return_path"]
 
@@ -50,9 +51,14 @@ def return_path(request: Request) -> str:
     return "/"
 
 
-async def page_principal(request: Request, principal: OptionalPrincipal) -> Principal:
+async def page_principal(request: Request, principal: OptionalPrincipal, session: SessionDep) -> Principal:
+    """The signed-in user of a page (or a redirect to log in); also counts the sidebar badges."""
     if principal is None:
         raise LoginRequired(return_path(request))
+    try:
+        request.state.nav_badges = await nav.badges_for(session, principal)
+    except ShoalError:  # a counter that cannot be computed (say, CMDB down) must not break every page
+        log.warning("could not compute sidebar badges", exc_info=True)
     return principal
 
 

@@ -3,16 +3,20 @@
 An area declares ``nav = (NavItem(...), ...)``; ``pages.install`` registers them in
 order. Whether an entry shows is decided by the one authorisation function
 (``can``) through the item's ``action``: items without an action show to every
-signed-in user.
+signed-in user. An item may carry a ``badge`` counter (things waiting for the
+user), computed once per page by ``web.deps.page_principal``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.iam.authz import Action, Principal, can
 
-__all__ = ["NavItem", "register", "registered", "visible_for"]
+__all__ = ["NavItem", "badges_for", "register", "registered", "visible_for"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class NavItem:
     action: Action | None = None
     #: Section heading key the link sits under ("" = main section).
     section_key: str = ""
+    #: How many things wait there for this user (shown as a red count; 0 hides it).
+    badge: Callable[[AsyncSession, Principal], Awaitable[int]] | None = None
 
     def is_active(self, path: str) -> bool:
         if self.href == "/":
@@ -53,3 +59,12 @@ def visible_for(principal: Principal | None) -> list[NavItem]:
     if principal is None:
         return []
     return [i for i in _ITEMS if i.action is None or can(principal, i.action)]
+
+
+async def badges_for(session: AsyncSession, principal: Principal) -> dict[str, int]:
+    """The counters of the sidebar entries ``principal`` sees, by href."""
+    counts: dict[str, int] = {}
+    for item in visible_for(principal):
+        if item.badge is not None:
+            counts[item.href] = await item.badge(session, principal)
+    return counts

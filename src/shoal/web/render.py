@@ -144,6 +144,7 @@ def page_context(request: Request, principal: Principal | None) -> dict[str, Any
         "csrf_token": csrf_token(request) if principal else "",
         "nav_items": nav_items,
         "nav_active": next((i.href for i in nav_items if i.is_active(path)), ""),
+        "nav_badges": getattr(request.state, "nav_badges", {}),
         "path": path,
         "full_path": path + (f"?{request.url.query}" if request.url.query else ""),
         "flash": _read_flash(request, lang),

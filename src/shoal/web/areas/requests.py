@@ -26,7 +26,6 @@ from shoal.web.render import redirect, render
 __all__ = ["nav", "router"]
 
 router = APIRouter(include_in_schema=False)
-nav = (NavItem("ui.nav.requests", "/requests", "requests", order=20),)
 
 VIEWS = ("todo", "mine", "all")
 #: Enough to count what waits for a decision on any realistic installation, in one query.
@@ -44,6 +43,13 @@ async def _todo(session: AsyncSession, principal: Principal) -> list[PermissionR
     rows = await service.list_requests(session, principal, status=service.RequestStatus.PENDING.value,
                                        limit=TODO_SCAN)
     return [r for r in rows if _decidable(principal, r) and r.requester != principal.username]
+
+
+async def _waiting_count(session: AsyncSession, principal: Principal) -> int:
+    return len(await _todo(session, principal))
+
+
+nav = (NavItem("ui.nav.requests", "/requests", "requests", order=20, badge=_waiting_count),)
 
 
 async def _page(request: Request, session: AsyncSession, ctx: AppContext, principal: Principal, *,
