@@ -142,7 +142,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.app.tagline": ("Multi-cluster Kubernetes", "多集群 Kubernetes 管理"),
     "ui.nav.label": ("Main navigation", "主导航"),
     "ui.nav.projects": ("Projects", "项目"),
-    "ui.nav.requests": ("Permission requests", "权限申请"),
+    "ui.nav.requests": ("Requests", "权限申请"),
     "ui.nav.audit": ("Audit", "审计"),
     "ui.nav.tasks": ("Tasks", "任务"),
     "ui.nav.businesses": ("Businesses", "业务"),
