@@ -43,6 +43,9 @@ class Faults:
     error_code: int = 0
     error_until: float = 0.0
     unreachable_until: float = 0.0
+    # "hang": requests wait until the fault ends (a black-holed network);
+    # "reset": connections are aborted at once (a refused/reset connection)
+    unreachable_mode: str = "hang"
 
     def error_active(self) -> bool:
         return self.error_code != 0 and time.monotonic() < self.error_until
@@ -260,8 +263,11 @@ class VirtualCluster:
         self.faults.error_code = code
         self.faults.error_until = time.monotonic() + seconds
 
-    def set_unreachable(self, seconds: float = 3600.0) -> None:
-        """Stop answering (requests hang until the client gives up) for ``seconds``."""
+    def set_unreachable(self, seconds: float = 3600.0, mode: str = "hang") -> None:
+        """Be unreachable for ``seconds``: requests hang (``mode="hang"``) or connections reset."""
+        if mode not in ("hang", "reset"):
+            raise ValueError(f"unknown unreachable mode {mode!r}")
+        self.faults.unreachable_mode = mode
         self.faults.unreachable_until = time.monotonic() + seconds
 
     def set_latency(self, seconds: float) -> None:

@@ -27,7 +27,7 @@ from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthor
 from kubesim.exec import choose_subprotocol, serve_exec
 from kubesim.portforward import serve_portforward
 from kubesim.streams import stream_logs, stream_watch
-from kubesim.tls import PEERS
+from kubesim.tls import PEERS, reset_connection
 
 JSON = dict[str, Any]
 Scope = MutableMapping[str, Any]
@@ -110,6 +110,9 @@ class ApiServer:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
         cluster, path = self._cluster_for(unquote(scope["path"]))
+        if cluster.faults.unreachable() and cluster.faults.unreachable_mode == "reset" and \
+                reset_connection(scope.get("client")):
+            return
         await self._faults(cluster, receive, websocket)
         headers = _headers(scope)
         who = self._authenticate(cluster, scope, headers)

@@ -49,6 +49,7 @@ class WatchEvent:
     key: str
     type: str
     obj: JSON
+    old: JSON | None = None  # the previous state, for MODIFIED
 
 
 class Watcher:
@@ -62,16 +63,37 @@ class Watcher:
         self.predicate = predicate
         self.queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
 
-    def matches(self, ev: WatchEvent) -> bool:
+    def translate(self, ev: WatchEvent) -> WatchEvent | None:
+        """The event as this watcher sees it, or None.
+
+        With a selector, an object modified into the selection is ADDED and one
+        modified out of it is DELETED, as the API server's filtered watches do.
+        """
         if ev.key != self.key:
-            return False
+            return None
         if self.namespace and ev.obj.get("metadata", {}).get("namespace") != self.namespace:
-            return False
-        return self.predicate is None or self.predicate(ev.obj)
+            return None
+        if self.predicate is None:
+            return ev
+        now = self.predicate(ev.obj)
+        if ev.type != "MODIFIED" or ev.old is None:
+            return ev if now else None
+        before = self.predicate(ev.old)
+        if now and before:
+            return ev
+        if now:
+            return WatchEvent(ev.rv, ev.key, "ADDED", ev.obj)
+        if before:
+            return WatchEvent(ev.rv, ev.key, "DELETED", ev.obj)
+        return None
+
+    def matches(self, ev: WatchEvent) -> bool:
+        return self.translate(ev) is not None
 
     def offer(self, ev: WatchEvent) -> None:
-        if self.matches(ev) and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, ev)
+        seen = self.translate(ev)
+        if seen is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, seen)
 
 
 def _spec_part(obj: JSON) -> JSON:
@@ -122,8 +144,8 @@ class Store:
         self._rv += 1
         return self._rv
 
-    def _emit(self, rt: ResourceType, kind: str, obj: JSON, rv: int) -> None:
-        ev = WatchEvent(rv, rt.key, kind, obj)
+    def _emit(self, rt: ResourceType, kind: str, obj: JSON, rv: int, old: JSON | None = None) -> None:
+        ev = WatchEvent(rv, rt.key, kind, obj, old)
         self._history.append(ev)
         for w in list(self._watchers):
             w.offer(ev)
@@ -207,7 +229,7 @@ class Store:
             rv = self._bump()
             meta["resourceVersion"] = str(rv)
             bucket[k] = obj
-            self._emit(rt, "MODIFIED", obj, rv)
+            self._emit(rt, "MODIFIED", obj, rv, old)
         return obj
 
     def mutate(self, rt: ResourceType, namespace: str, name: str,
@@ -251,8 +273,9 @@ class Store:
                 if since < oldest - 1:
                     raise gone(f"too old resource version: {since} ({oldest - 1})")
                 for ev in self._history:
-                    if ev.rv > since and w.matches(ev):
-                        w.queue.put_nowait(ev)
+                    seen = w.translate(ev) if ev.rv > since else None
+                    if seen is not None:
+                        w.queue.put_nowait(seen)
             self._watchers.add(w)
         return w
 

@@ -16,7 +16,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kubesim.authz import Identity
 
-__all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry"]
+__all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry", "reset_connection"]
+
+_TRANSPORTS: dict[tuple[str, int], asyncio.Transport] = {}
 
 
 class PeerRegistry:
@@ -64,8 +66,21 @@ class CertRecordingProtocol(HttpToolsProtocol):
         if peer is not None:
             PEERS.forget((peer[0], peer[1]))
             PEERS.record((peer[0], peer[1]), cert)
+            _TRANSPORTS[(peer[0], peer[1])] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.client is not None:
             PEERS.forget(self.client)
+            _TRANSPORTS.pop((self.client[0], self.client[1]), None)
         super().connection_lost(exc)
+
+
+def reset_connection(addr: tuple[str, int] | None) -> bool:
+    """Abort the TCP connection of a client (the "unreachable, reset" fault); False if unknown."""
+    if addr is None:
+        return False
+    transport = _TRANSPORTS.pop((addr[0], addr[1]), None)
+    if transport is None:
+        return False
+    transport.abort()
+    return True

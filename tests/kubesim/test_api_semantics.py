@@ -252,3 +252,32 @@ def test_namespace_delete_cascades(http: Http) -> None:
     admin.post("/api/v1/namespaces/tmp/configmaps", json=_cm("c"))
     assert admin.delete("/api/v1/namespaces/tmp").status_code == 200
     assert admin.get("/api/v1/namespaces/tmp/configmaps/c").status_code == 404
+
+
+def test_filtered_watch_sees_objects_enter_and_leave(http: Http) -> None:
+    admin = http()
+    admin.post(CMS, json=_cm("moving", tier="a"))
+    rv = admin.get(CMS).json()["metadata"]["resourceVersion"]
+    merge = {"Content-Type": "application/merge-patch+json"}
+    admin.patch(f"{CMS}/moving", content=json.dumps({"metadata": {"labels": {"tier": "b"}}}), headers=merge)
+    admin.patch(f"{CMS}/moving", content=json.dumps({"metadata": {"labels": {"tier": "a"}}}), headers=merge)
+    events = _watch_lines(admin, CMS, {"resourceVersion": rv, "labelSelector": "tier=b", "timeoutSeconds": "3"}, 2)
+    assert [e["type"] for e in events] == ["ADDED", "DELETED"]
+
+
+def test_unreachable_and_latency_faults(http: Http, sim: Simulator) -> None:
+    import time
+
+    cluster = sim.cluster()
+    cluster.set_unreachable(30, mode="reset")
+    with pytest.raises(httpx.TransportError):
+        http().get(CMS)
+    cluster.set_unreachable(0.3, mode="hang")
+    started = time.monotonic()
+    assert http().get(CMS).status_code == 200
+    assert time.monotonic() - started >= 0.25
+    cluster.clear_faults()
+    cluster.set_latency(0.2)
+    started = time.monotonic()
+    assert http().get(CMS).status_code == 200
+    assert time.monotonic() - started >= 0.2
