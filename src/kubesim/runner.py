@@ -153,7 +153,7 @@ class Simulator:
             self.app, ssl_certfile=str(tls_dir / "server.crt"), ssl_keyfile=str(key),
             ssl_ca_certs=str(tls_dir / "ca.crt"), ssl_cert_reqs=ssl.CERT_OPTIONAL,
             http=CertRecordingProtocol, ws="websockets-sansio", lifespan="off", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=0.3, proxy_headers=False, ws_ping_interval=None,
+            access_log=False, timeout_graceful_shutdown=1, proxy_headers=False, ws_ping_interval=None,
         )
 
     def _bind(self) -> socket.socket:
