@@ -65,6 +65,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # gateway tokens may be bound to one cluster (None: any cluster the user may reach)
+    cluster_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
 
