@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import resource
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from kubesim.cluster import VirtualCluster
@@ -26,12 +27,12 @@ def _rss_mib() -> float:
 
 
 async def _list_nodes(app: ApiServer, cluster: VirtualCluster) -> int:
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(msg: dict[str, Any]) -> None:
+    async def send(msg: MutableMapping[str, Any]) -> None:
         sent.append(msg)
 
     scope = {"type": "http", "method": "GET", "path": f"/clusters/{cluster.name}/api/v1/nodes",
