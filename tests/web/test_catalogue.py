@@ -19,6 +19,7 @@ DYNAMIC = {
     "ui.directory.": ("builtin", "bkcmdb"),
     "ui.requests.empty_": ("todo", "mine", "all"),
     "ui.help.directory_": ("builtin", "cmdb"),
+    "ui.tokens.expiry.": ("30d", "90d", "1y", "never"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -293,3 +294,21 @@ async def test_admin_with_an_empty_directory_is_sent_to_add_a_business(admin: Us
     page = await admin.get("/projects/first")
     assert 'data-testid="directory-empty"' in page.text and 'href="/admin/businesses"' in page.text
     assert 'data-testid="no-business"' not in page.text
+
+
+async def test_api_token_is_shown_once_works_and_can_be_revoked(admin: User) -> None:
+    r = await admin.submit("/account/tokens", {"name": "ci", "expires": "30d"})
+    assert r.status_code == 201
+    token = re.search(r'readonly value="([^"]+)"', r.text)
+    assert token is not None
+    api = {"Authorization": f"Bearer {token.group(1)}", "Accept": "application/json"}
+    assert (await admin.client.get("/api/v1/auth/me", headers=api)).json()["username"] == "admin"
+    page = await admin.get("/account/tokens")
+    assert token.group(1) not in page.text and 'data-token="' in page.text
+    token_id = re.search(r'data-token="(\d+)"', page.text)
+    assert token_id is not None
+    r = await admin.submit(f"/account/tokens/{token_id.group(1)}/revoke")
+    assert r.status_code == 303
+    assert (await admin.client.get("/api/v1/auth/me", headers=api)).status_code == 401
+    r = await admin.submit("/account/tokens", {"name": "bad", "expires": "soon"})
+    assert r.status_code == 400 and "is not a duration" in r.text
