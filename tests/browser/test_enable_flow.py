@@ -188,6 +188,13 @@ def test_members_confirm_and_no_access(live_server: LiveServer, chromium: Browse
     _shot(bob, screenshots, "17-not-found-anonymous")
     bob_ctx.close()
 
+    admin.goto(url + "/account/tokens")
+    admin.get_by_test_id("new-token").click()
+    admin.fill("#tk-name", "ci-pipeline")
+    admin.locator("#new-token button[type=submit]").click()
+    expect(admin.get_by_test_id("new-token-value")).to_contain_text("Copy it now")
+    _shot(admin, screenshots, "20-api-tokens")
+
     # the language switch in the top bar turns the console Chinese and stays on the same page
     admin.goto(url + "/audit?outcome=success")
     admin.locator("[data-lang='zh-CN']").first.click()
