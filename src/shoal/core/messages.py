@@ -181,7 +181,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.status.rejected": ("Rejected", "已拒绝"),
     "ui.status.success": ("Success", "成功"),
     "ui.status.failure": ("Failure", "失败"),
-    "ui.status.denied": ("Denied", "拒绝"),
+    "ui.status.denied": ("Denied", "无权限"),
     "ui.directory.builtin": ("Shoal's built-in business directory", "Shoal 内置业务目录"),
     "ui.directory.bkcmdb": ("the configuration platform (BK-CMDB)", "配置平台（BK-CMDB）"),
     "ui.paging.label": ("Pages", "分页"),
