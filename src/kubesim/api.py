@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from kubesim import metrics
 from kubesim import patch as patching
 from kubesim.authz import Identity
 from kubesim.cluster import VirtualCluster
@@ -376,6 +377,8 @@ def review(call: Call) -> Reply:
 def handle(call: Call) -> Reply:
     """Dispatch a non-streaming resource request to its verb."""
     m, sub = call.method, call.subresource
+    if call.rt.group == metrics.GROUP:
+        return 200, metrics.metrics(call.cluster.store, call.rt, call.namespace, call.name, m)
     if not call.rt.stored:
         if m != "POST":
             raise method_not_allowed()

@@ -238,3 +238,10 @@ def test_client_certificate_identity(kubectl: Kubectl) -> None:
     assert len(rows) == 3
     assert kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}",
                    identity="admin-cert").stdout == "kubesim-admin"
+
+
+def test_top_nodes_and_pods(kubectl: Kubectl) -> None:
+    nodes = _rows(kubectl("top", "nodes").stdout)
+    assert len(nodes) == 3 and all(r[1].endswith("m") and r[3].endswith("Mi") for r in nodes)
+    pods = _rows(kubectl("top", "pods", "-n", "kube-system").stdout)
+    assert len(pods) == 5
