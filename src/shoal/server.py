@@ -11,8 +11,10 @@ import logging
 
 import uvicorn
 
+from shoal.clusters import health
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, write_private
+from shoal.gateway.tls import tls_files
 from shoal.iam.accounts import Bootstrap, bootstrap_admin
 from shoal.store.migrate import upgrade_async
 from shoal.tasks.worker import WorkerSettings, run_beside
@@ -51,8 +53,11 @@ def serve(settings: Settings, ctx: AppContext) -> None:
     from shoal.api.app import create_app
 
     app = create_app(ctx)
+    tls = tls_files(settings)  # HTTPS when SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED is set (kubectl needs it)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
-                            proxy_headers=True, ws_ping_interval=10)
+                            proxy_headers=True, ws_ping_interval=10,
+                            ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None)
     server = uvicorn.Server(config)
     # The in-process task worker shares the server's event loop (SHOAL_WORKER_IN_PROCESS=false turns it off).
-    asyncio.run(run_beside(server.serve(), ctx, WorkerSettings()))
+    # The cluster health loop runs beside them (SHOAL_CLUSTER_HEALTH_ENABLED=false turns it off).
+    asyncio.run(run_beside(health.run_beside(server.serve(), ctx), ctx, WorkerSettings()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from shoal.cli import admin, client_cmds, server_cmds, tasks
+from shoal.cli import admin, client_cmds, clusters, server_cmds, tasks
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shoal: multi-cluster Kubernetes management.")
 
@@ -16,6 +16,7 @@ server_cmds.register(app)
 client_cmds.register(app)
 admin.register(app)
 tasks.register(app)
+clusters.register(app)
 
 
 def main() -> None:

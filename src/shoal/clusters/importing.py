@@ -80,7 +80,8 @@ async def _credential(ctx: StepContext) -> tuple[Cluster, Credential]:
 
 
 def _step_error(e: ShoalError) -> Exception:
-    if isinstance(e, ClusterUnreachable):
+    """Network trouble may pass (retry); a rejected credential will not until someone replaces it."""
+    if isinstance(e, ClusterUnreachable) and e.code not in ("error.cluster_unauthorized", "error.cluster_forbidden"):
         return TemporaryError(str(e), delay=2.0)
     return PermanentError(str(e))
 

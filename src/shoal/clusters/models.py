@@ -99,7 +99,8 @@ class ClusterNode(Base):
     """A node as the last sync saw it; the cluster's own API stays the truth."""
 
     __tablename__ = "cluster_nodes"
-    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),
+                      Index("ix_cluster_nodes_cluster_status", "cluster_id", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
@@ -115,6 +116,26 @@ class ClusterNode(Base):
     memory_capacity: Mapped[float] = mapped_column(Float, default=0.0)
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Node management (R16, ``shoal.nodes.sync``): the status names of the original platform (RUNNING,
+    # NOTREADY, UNKNOWN, REMOVABLE = cordoned, DELETING, REMOVE-FAILURE, REMOVED; "" until the first sync)
+    # and what the node list shows, filters and sorts by without calling the cluster.
+    status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    status_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    uid: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    roles: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    kernel_version: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    cpu_allocatable: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    memory_allocatable: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    cpu_requested: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    memory_requested: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    cpu_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    memory_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    pods_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pods_limit: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    taints: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    #: ``\nkey=value\n`` per label, so a label filter is one LIKE on SQLite and PostgreSQL alike.
+    labels_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    node_created_at: Mapped[datetime | None] = mapped_column(default=None)
 
     cluster: Mapped[Cluster] = relationship(back_populates="nodes")
 

@@ -31,7 +31,7 @@ from shoal.clusters.overview import Overview, read_overview
 from shoal.clusters.settings import ClusterSettings
 from shoal.core.errors import Conflict, Invalid, NotFound, Unprocessable
 from shoal.core.security import SecretBox, SecretDecryptError
-from shoal.iam.authz import Action, Principal, ProjectRef, require, visible_project_codes
+from shoal.iam.authz import ROLE_ACTIONS, Action, Principal, ProjectRef, require, visible_project_codes
 from shoal.kube import Credential
 from shoal.projects.service import CLUSTER_COUNTERS
 from shoal.store.models import Project
@@ -100,11 +100,19 @@ async def _project(session: AsyncSession, code: str) -> Project:
     return project
 
 
-async def check(session: AsyncSession, actor: Principal, project_code: str, kubeconfig: str,
+def _may_import_somewhere(actor: Principal) -> bool:
+    return actor.is_admin or any(Action.CLUSTER_CREATE in ROLE_ACTIONS[role] for role in actor.roles.values())
+
+
+async def check(session: AsyncSession, actor: Principal, project_code: str | None, kubeconfig: str,
                 settings: ClusterSettings) -> CheckReport:
-    """The kubeconfig check (R19) on behalf of someone who may import into ``project_code``."""
-    require(actor, Action.CLUSTER_CREATE, ProjectRef(project_code))
-    await _project(session, project_code)
+    """The kubeconfig check (R19) for someone who may import into ``project_code`` (or, without one, into
+    some project: the CLI's ``shoal cluster check`` before choosing where to import)."""
+    if project_code:
+        require(actor, Action.CLUSTER_CREATE, ProjectRef(project_code))
+        await _project(session, project_code)
+    elif not _may_import_somewhere(actor):
+        require(actor, Action.CLUSTER_CREATE, ProjectRef(""))
     return await check_kubeconfig(kubeconfig, settings=settings, lookup=lambda uid: _lookup_uid(session, uid))
 
 

@@ -30,7 +30,8 @@ KUBECONFIG_MAX = 1_000_000
 
 
 class ClusterCheckBody(BaseModel):
-    project: str = Field(min_length=1, max_length=32)
+    project: str | None = Field(default=None, max_length=32,
+                                description="Project to import into; without it, any project you may import into")
     kubeconfig: str = Field(max_length=KUBECONFIG_MAX)
 
 

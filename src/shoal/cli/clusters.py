@@ -1,0 +1,217 @@
+"""``shoal cluster …``: test a kubeconfig, import a cluster, list, show, overview, replace the credential, delete.
+
+Client commands: they talk to the server's API (``SHOAL_URL`` + ``SHOAL_TOKEN``
+or ``shoal login``). ``check`` exits 1 when a check fails, so scripts can gate
+an import on it; ``import --wait`` exits 1 unless the cluster ends RUNNING.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from shoal.cli.client import ApiClient, fail, out, output_json
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Clusters: import by kubeconfig (导入集群), overview (总览).")
+
+OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+KubeconfigOpt = typer.Option(..., "--kubeconfig", "-f", help="kubeconfig file ('-' reads standard input)")
+COLOURS = {"RUNNING": "green", "INITIALIZATION": "blue", "IMPORT-FAILURE": "red", "CREATE-FAILURE": "red",
+           "CONNECT-FAILURE": "red", "DELETING": "yellow", "DELETED": "dim", "DELETE-FAILURE": "red"}
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).expanduser().read_text()
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror}")
+
+
+def _status(value: str) -> Text:
+    return Text(value, style=COLOURS.get(value, ""))
+
+
+def _print_checks(report: dict[str, Any]) -> None:
+    table = Table("", "CHECK", "RESULT", show_lines=False)
+    for item in report["checks"]:
+        mark = Text("-", style="dim") if item["skipped"] else (
+            Text("✓", style="green") if item["passed"] else Text("✗", style="bold red"))
+        result = Text(item["message"], style="dim" if item["skipped"] else "")
+        if item.get("warning"):
+            result.append(f"\n⚠ {item['warning']}", style="yellow")
+        if item.get("hint") and not item["passed"] and not item["skipped"]:
+            result.append(f"\n→ {item['hint']}", style="yellow")
+        table.add_row(mark, item["title"], result)
+    out.print(table)
+    out.print(Text("All checks passed: the cluster can be imported." if report["ok"]
+                   else "The check failed: fix what is named above and test again.",
+                   style="green" if report["ok"] else "red"))
+
+
+@cluster_app.command("check")
+def check(kubeconfig: str = KubeconfigOpt,
+          project: str = typer.Option(None, "--project", "-p", help="Project you mean to import into"),
+          output: str = OutputOpt) -> None:
+    """Test a kubeconfig (有效性测试): reachable, TLS, cluster-admin, not yet imported. Exits 1 on failure."""
+    report = ApiClient().post("/api/v1/clusters/check", {"project": project, "kubeconfig": _read(kubeconfig)})
+    if output == "json":
+        output_json(report)
+    else:
+        _print_checks(report)
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@cluster_app.command("import")
+def import_cluster(
+    project: str = typer.Option(..., "--project", "-p"), name: str = typer.Option(..., "--name"),
+    kubeconfig: str = KubeconfigOpt,
+    environment: str = typer.Option("prod", "--environment", "-e", help="stag, debug or prod"),
+    description: str = typer.Option("", "--description"),
+    label: list[str] = typer.Option(None, "--label", "-l", help="key=value (repeatable)"),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the import task; exit 1 unless RUNNING"),
+    timeout: float = typer.Option(600, "--timeout", help="Seconds to wait with --wait"),
+) -> None:
+    """Import a cluster by kubeconfig (the server checks it again first); prints the cluster id."""
+    labels = {}
+    for item in label or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--label {item!r} is not key=value")
+        labels[key] = value
+    client = ApiClient()
+    cluster = client.post("/api/v1/clusters", {"project": project, "name": name, "environment": environment,
+                                               "description": description, "labels": labels,
+                                               "kubeconfig": _read(kubeconfig)})
+    typer.echo(cluster["id"])
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while cluster["status"] == "INITIALIZATION" and time.monotonic() < deadline:
+        time.sleep(1)
+        cluster = client.get(f"/api/v1/clusters/{cluster['id']}")
+    if cluster["status"] != "RUNNING":
+        fail(f"cluster {cluster['id']} is {cluster['status']}: {cluster['status_message']}",
+             f"See the import log: shoal task logs {cluster['import_task_id']}")
+    err_free = f"{cluster['id']} RUNNING: {cluster['version']}, {cluster['master_count']} masters, " \
+               f"{cluster['node_count']} nodes"
+    typer.echo(err_free, err=True)
+
+
+@cluster_app.command("list")
+def list_clusters(project: str = typer.Option(None, "--project", "-p"),
+                  status: str = typer.Option(None, "--status"), environment: str = typer.Option(None, "--environment"),
+                  search: str = typer.Option("", "--search", "-s"), limit: int = typer.Option(50, "--limit"),
+                  offset: int = typer.Option(0, "--offset"), output: str = OutputOpt) -> None:
+    """List clusters you may view."""
+    page = ApiClient().get("/api/v1/clusters", project=project, status=status, environment=environment,
+                           search=search or None, limit=limit, offset=offset)
+    if output == "json":
+        output_json(page)
+        return
+    table = Table("ID", "NAME", "PROJECT", "ENV", "STATUS", "VERSION", "MASTERS", "NODES", "PROVIDER", "LAST ERROR")
+    table.columns[0].no_wrap = True
+    for c in page["items"]:
+        table.add_row(c["id"], c["name"], c["project_code"], c["environment"], _status(c["status"]), c["version"],
+                      str(c["master_count"]), str(c["node_count"]), c["provider"],
+                      c["health_error"] or c["status_message"])
+    out.print(table)
+    out.print(f"{len(page['items'])} of {page['total']}")
+
+
+@cluster_app.command("show")
+def show(cluster_id: str = typer.Argument(...), output: str = OutputOpt) -> None:
+    """Show a cluster and its nodes as last synced."""
+    client = ApiClient()
+    cluster = client.get(f"/api/v1/clusters/{cluster_id}")
+    nodes = client.get(f"/api/v1/clusters/{cluster_id}/nodes")
+    if output == "json":
+        output_json({**cluster, "nodes": nodes})
+        return
+    head = Table.grid(padding=(0, 2))
+    for label, value in (("Cluster", f"{cluster['id']}  {cluster['name']}"), ("Project", cluster["project_code"]),
+                         ("Environment", cluster["environment"]), ("Status", _status(cluster["status"])),
+                         ("Server", cluster["server_url"]), ("Version", cluster["version"]),
+                         ("Identity", cluster["credential_user"]), ("Import task", cluster["import_task_id"] or "")):
+        head.add_row(label, value)
+    if cluster["status_message"]:
+        head.add_row("Message", Text(cluster["status_message"], style="red"))
+    if cluster["health_error"]:
+        head.add_row("Health", Text(f"{cluster['health_error']} (since {cluster['health_failing_since']})",
+                                    style="red"))
+    out.print(head)
+    table = Table("NODE", "ROLE", "IP", "STATUS", "KUBELET", title="Nodes")
+    for n in nodes:
+        state = "Ready" if n["ready"] else "NotReady"
+        table.add_row(n["name"], n["role"], n["internal_ip"],
+                      state + (",SchedulingDisabled" if n["unschedulable"] else ""), n["kubelet_version"])
+    out.print(table)
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+@cluster_app.command("overview")
+def overview(cluster_id: str = typer.Argument(...), output: str = OutputOpt) -> None:
+    """The cluster overview (总览), read live from the cluster."""
+    data = ApiClient().get(f"/api/v1/clusters/{cluster_id}/overview")
+    if output == "json":
+        output_json(data)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("Kubernetes", data["version"])
+    for label in ("masters", "nodes"):
+        c = data[label]
+        grid.add_row(label.capitalize(), f"{c['total']} ({c['ready']} Ready, {c['not_ready']} NotReady, "
+                                         f"{c['scheduling_disabled']} SchedulingDisabled)")
+    cpu, mem, pods = data["cpu"], data["memory"], data["pods"]
+    grid.add_row("CPU", f"{cpu['allocatable']:g} of {cpu['capacity']:g} cores allocatable, "
+                        f"{_share(cpu['requested_share'])} requested, usage {_share(cpu['usage_share'])}")
+    grid.add_row("Memory", f"{_gib(mem['allocatable'])} of {_gib(mem['capacity'])} allocatable, "
+                           f"{_share(mem['requested_share'])} requested, usage {_share(mem['usage_share'])}")
+    grid.add_row("Pods", f"{pods['running']} running of {pods['total']} (capacity {pods['allocatable']})")
+    grid.add_row("Namespaces", str(data["namespaces"]))
+    out.print(grid)
+    for note in data["notes"]:
+        out.print(Text(note, style="yellow"))
+    if data["warnings"]:
+        table = Table("TIME", "NAMESPACE", "OBJECT", "REASON", "MESSAGE", title="Recent warnings")
+        for w in data["warnings"]:
+            table.add_row(w["time"], w["namespace"], w["object"], w["reason"], w["message"])
+        out.print(table)
+
+
+@cluster_app.command("credential")
+def credential(cluster_id: str = typer.Argument(...), kubeconfig: str = KubeconfigOpt) -> None:
+    """Replace a cluster's kubeconfig with one for the same cluster (same kube-system UID)."""
+    result = ApiClient().request("PUT", f"/api/v1/clusters/{cluster_id}/credential",
+                                 json={"kubeconfig": _read(kubeconfig)})
+    typer.echo(f"{cluster_id}: credential replaced (identity {result['cluster']['credential_user']})")
+
+
+@cluster_app.command("delete")
+def delete(cluster_id: str = typer.Argument(...),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation")) -> None:
+    """Delete a cluster from Shoal (its credential and records); nothing inside the cluster is changed."""
+    if not yes:
+        typed = typer.prompt(f"Type the cluster id ({cluster_id}) to delete it from Shoal")
+        if typed.strip() != cluster_id:
+            fail("not confirmed; nothing was deleted")
+    result = ApiClient().request("DELETE", f"/api/v1/clusters/{cluster_id}", params={"confirm": cluster_id})
+    typer.echo(result["note"])
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cluster_app, name="cluster")
