@@ -59,3 +59,11 @@ def test_a_later_area_adds_a_sidebar_entry_guarded_by_an_action() -> None:
         assert hrefs.index("/tasks") == hrefs.index("/requests") + 1
     finally:
         nav._ITEMS.remove(item)
+
+
+def test_only_same_site_paths_are_redirect_targets() -> None:
+    from shoal.web.render import safe_next
+
+    assert safe_next("/projects/demo?x=1") == "/projects/demo?x=1"
+    for bad in ("https://evil.example/", "//evil.example", "/\\evil.example", "/\t/evil.example", "", None, "x"):
+        assert safe_next(bad) == "/"

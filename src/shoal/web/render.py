@@ -83,6 +83,9 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """Only same-site paths may be redirect targets (no ``//host`` or ``https://``)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    # Browsers drop tabs and newlines inside URLs, so "/\t/host" would become "//host".
+    if any(c.isspace() or ord(c) < 32 for c in target):
+        return default
     return target
 
 
