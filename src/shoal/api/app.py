@@ -14,12 +14,14 @@ from fastapi import FastAPI
 from shoal.api import problems
 from shoal.api.middleware import RequestMetricsMiddleware
 from shoal.api.routes import audit, auth, businesses, clusters, ops, projects, requests, tasks, users
+from shoal.api.routes import nodes as node_routes
 from shoal.context import AppContext
 
 __all__ = ["create_app"]
 
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
                tasks.router, clusters.router)
+API_ROUTERS += (node_routes.router,)
 
 
 def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:

@@ -81,7 +81,7 @@ __all__ = [
 log = logging.getLogger("shoal.tasks.worker")
 
 #: Modules whose import registers Shoal's own step and task types; capabilities add theirs here.
-BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo", "shoal.clusters.importing")
+BUILTIN_MODULES: tuple[str, ...] = ("shoal.tasks.demo", "shoal.clusters.importing", "shoal.nodes.drain")
 
 _RUNNABLE = (TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value)
 #: After an error of the engine itself (say the database went away) a task rests this long before a new claim.
