@@ -149,7 +149,11 @@ async def test_non_member_gets_the_apply_form_not_a_raw_403(
         await admin.submit("/requests/1/approve")
         page = await dave.get("/projects/secret")
         assert page.status_code == 200 and 'data-testid="enable-page"' in page.text
-        assert 'data-testid="not-manager"' in page.text
+        assert 'data-testid="not-manager"' in page.text and 'data-testid="apply-manager-form"' in page.text
+        r = await dave.submit("/projects/secret/apply-role", {"role": "manager", "reason": "x"})
+        assert r.status_code == 400 and "Give a reason of 4–1000 characters." in r.text
+        r = await dave.submit("/projects/secret/apply-role", {"role": "manager", "reason": "I run it now"})
+        assert r.status_code == 303
 
 
 async def test_members_add_change_remove(admin: User, users: SignIn) -> None:

@@ -270,6 +270,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.enable.pending_hint": ("Once it is approved, come back here: the business will be listed for you to bind.",
                                "审批通过后回到此页面，即可选择该业务并启用。"),
     "ui.enable.not_manager_title": ("Only a project manager can enable the container service", "只有项目管理员可以启用容器服务"),
+    "ui.enable.apply_manager": ("Or apply to become a manager of this project:", "或申请成为本项目的管理员："),
     "ui.enable.not_manager_text": ("Ask one of the managers of this project:", "请联系本项目的管理员："),
     "ui.help.title": ("How to get the right on a business", "如何获得业务权限"),
     "ui.help.what": ("Enabling the container service binds this project to one business (业务) from the configuration platform (配置平台). Only the businesses you maintain are offered, so that clusters are always billed and owned by a business you answer for.",
