@@ -22,6 +22,7 @@ from kubesim import metrics
 from kubesim import patch as patching
 from kubesim.authz import Identity
 from kubesim.cluster import VirtualCluster
+from kubesim.conversion import from_storage, needs_conversion, storage_type, to_storage
 from kubesim.defaults import apply_defaults, validate
 from kubesim.errors import (
     ApiError,
@@ -375,7 +376,26 @@ def review(call: Call) -> Reply:
 
 
 def handle(call: Call) -> Reply:
-    """Dispatch a non-streaming resource request to its verb."""
+    """Dispatch a non-streaming resource request to its verb (through a conversion if needed)."""
+    if not needs_conversion(call.rt):
+        return _handle(call)
+    view = call.rt
+    call.rt = storage_type(view)
+    if call.body and call.method in ("POST", "PUT"):
+        body = parse_body(call)
+        assert isinstance(body, dict)
+        call.body = json.dumps(to_storage(view, body)).encode()
+        call.headers = {**call.headers, "content-type": "application/json"}
+    code, out = _handle(call)
+    if out.get("kind") == call.rt.list_kind:
+        out = {**out, "kind": view.list_kind, "apiVersion": view.api_version,
+               "items": [from_storage(view, i) for i in out.get("items", [])]}
+    elif out.get("kind") == call.rt.kind and out.get("apiVersion") == call.rt.api_version:
+        out = from_storage(view, out)
+    return code, out
+
+
+def _handle(call: Call) -> Reply:
     m, sub = call.method, call.subresource
     if call.rt.group == metrics.GROUP:
         return 200, metrics.metrics(call.cluster.store, call.rt, call.namespace, call.name, m)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from kubesim.logs import LogBook
@@ -46,7 +47,8 @@ class ControllerBase:
                 "uid": meta.get("uid", ""), "apiVersion": obj["apiVersion"],
                 "resourceVersion": meta.get("resourceVersion", ""),
             },
-            "reason": reason, "message": message, "type": kind, "count": 1,
+            "reason": reason, "message": message, "type": kind, "count": 1, "action": reason,
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now,
             "reportingComponent": component, "reportingInstance": "",
         }, ns)

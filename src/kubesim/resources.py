@@ -54,6 +54,8 @@ class ResourceType:
     # custom resources: additionalPrinterColumns as (name, type, jsonPath, priority)
     printer_columns: tuple[tuple[str, str, str, int], ...] = ()
     custom: bool = False
+    # another resource's bucket this one is a view of (events.k8s.io events are core events)
+    storage: str = ""
 
     @property
     def api_version(self) -> str:
@@ -62,7 +64,7 @@ class ResourceType:
     @property
     def key(self) -> str:
         """Storage key: one bucket per group and plural, whatever the version."""
-        return f"{self.group}/{self.plural}"
+        return self.storage or f"{self.group}/{self.plural}"
 
     @property
     def qualified(self) -> str:
@@ -135,7 +137,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
                  ("crd", "crds"), ("api-extensions",), (_status("CustomResourceDefinition"),), has_status=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
-    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), storage="/events"),
     ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list"), stored=False),
     ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, verbs=("get", "list"), stored=False),
     ResourceType("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from kubesim.api import Call, wants_table
+from kubesim.conversion import from_storage
 from kubesim.errors import ApiError, bad_request
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import WatchEvent
@@ -80,7 +81,7 @@ async def stream_watch(call: Call, receive: Receive, send: Send) -> None:
     first = [True]
 
     def encode(ev: WatchEvent) -> bytes:
-        obj = ev.obj
+        obj = from_storage(call.rt, ev.obj)
         if table:
             obj = table_for(call.rt, [obj], include=include, with_columns=first[0],
                             list_meta={"resourceVersion": str(ev.rv)})

@@ -68,6 +68,17 @@ class CertRecordingProtocol(HttpToolsProtocol):
             PEERS.record((peer[0], peer[1]), cert)
             _TRANSPORTS[(peer[0], peer[1])] = transport
 
+    def shutdown(self) -> None:
+        """Server stopping: drop idle connections at once.
+
+        A polite TLS close waits for the peer's close_notify, which idle pooled
+        clients never send, so every stop would sit out the graceful timeout.
+        """
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.client is not None:
             PEERS.forget(self.client)

@@ -163,3 +163,20 @@ def test_exec_stdin_tty_and_resize(api: client.ApiClient) -> None:
     resp.close()
     assert out == "one\ntwo\n"
     assert resp.returncode == 5
+
+
+def test_events_v1_view_of_core_events(api: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(api)
+    v1.create_namespaced_pod("default", _pod("seen"))
+    events = client.EventsV1Api(api).list_namespaced_event("default").items
+    scheduled = next(e for e in events if e.regarding.name == "seen" and e.reason == "Scheduled")
+    assert scheduled.note.startswith("Successfully assigned default/seen")
+    assert scheduled.reporting_controller == "default-scheduler"
+    created = client.EventsV1Api(api).create_namespaced_event("default", client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name="custom.1"), event_time="2026-01-01T00:00:00.000000Z",
+        reporting_controller="shoal", reporting_instance="shoal-1", action="Sync", reason="Synced",
+        regarding=client.V1ObjectReference(kind="Pod", name="seen", namespace="default"), note="hello",
+        type="Normal"))
+    assert created.note == "hello"
+    core = v1.read_namespaced_event("custom.1", "default")
+    assert core.message == "hello" and core.involved_object.name == "seen"
