@@ -55,8 +55,7 @@ def _event_in(e: JSON) -> JSON:
     core: JSON = {
         "metadata": e.get("metadata", {}), "involvedObject": e.get("regarding") or {},
         "reason": e.get("reason", ""), "message": e.get("note", ""), "type": e.get("type", ""),
-        # strict clients require eventTime; events made through the core API may lack it
-        "eventTime": e.get("eventTime") or _micro(e.get("firstTimestamp") or e["metadata"].get("creationTimestamp")), "action": e.get("action", ""),
+        "eventTime": e.get("eventTime"), "action": e.get("action", ""),
         "reportingComponent": e.get("reportingController", ""), "reportingInstance": e.get("reportingInstance", ""),
         "source": e.get("deprecatedSource") or {"component": e.get("reportingController", "")},
         "count": e.get("deprecatedCount", 1),
