@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from shoal.cli import admin, client_cmds, clusters, server_cmds, tasks
+from shoal.cli import nodes as node_cmds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shoal: multi-cluster Kubernetes management.")
 
@@ -17,6 +18,7 @@ client_cmds.register(app)
 admin.register(app)
 tasks.register(app)
 clusters.register(app)
+node_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,240 @@
+"""``shoal node …``: node management through the API (R16).
+
+``list``, ``show``, ``cordon``/``uncordon``, ``drain`` (shows which pods it
+evicts, skips or is refused by, then follows the drain task live: steps and
+log lines), ``label`` and ``taint`` in kubectl's syntax (``k=v``, ``k-``,
+``k=v:NoSchedule``), ``remove``. Several nodes may be given at once (a batch,
+10 at most by default). Label and taint arguments are checked here by the same
+rules as on the server, so a typo fails before any request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from shoal.cli.client import ApiClient, _language, fail, out, output_json
+from shoal.cli.tasks import COLOURS, FINAL, _detail_view
+from shoal.core.errors import Invalid
+from shoal.core.i18n import translate
+from shoal.nodes.validation import parse_label_args, parse_taint_args
+
+node_app = typer.Typer(no_args_is_help=True, help="Nodes of a cluster (节点管理): list, cordon, drain, labels, taints.")
+
+OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+STATUS_COLOURS = {"RUNNING": "green", "REMOVABLE": "yellow", "NOTREADY": "red", "UNKNOWN": "red",
+                  "REMOVED": "dim"}
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.1f}Gi"
+
+
+def _share(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _node_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("NAME", "STATUS", "ROLES", "INTERNAL-IP", "VERSION", "CPU REQ", "MEM REQ", "PODS", "TAINTS")
+    for n in rows:
+        table.add_row(n["name"], Text(n["kube_status"], style=STATUS_COLOURS.get(n["status"], "")),
+                      ",".join(n["roles"]) or "<none>", n["internal_ip"], n["kubelet_version"],
+                      f"{_share(n['cpu_share'])} of {n['cpu_allocatable']:g}",
+                      f"{_share(n['memory_share'])} of {_gib(n['memory_allocatable'])}",
+                      f"{n['pods_used']}/{n['pods_limit']}", str(len(n["taints"])))
+    return table
+
+
+def _invalid(e: Invalid) -> None:
+    lang = _language()
+    fail(translate(e.message_key, lang, **e.params), translate(e.hint_key, lang, **e.params) if e.hint_key else None)
+
+
+def _names(nodes: list[str]) -> list[str]:
+    return [n for arg in nodes for n in arg.split(",") if n]
+
+
+@node_app.command("list")
+def node_list(cluster: str = typer.Argument(..., help="Cluster id, e.g. BCS-K8S-40000"),
+              search: str = typer.Option("", "--search", "-s"), status: list[str] = typer.Option(None, "--status"),
+              role: str = typer.Option("", "--role"), label: str = typer.Option("", "--label", "-l"),
+              sort: str = typer.Option("name", "--sort"), limit: int = typer.Option(500, "--limit"),
+              offset: int = typer.Option(0, "--offset"),
+              refresh: bool = typer.Option(False, "--refresh", help="Re-read the cluster first"),
+              output: str = OutputOpt) -> None:
+    """List a cluster's nodes (kubectl-like columns plus requested CPU/memory)."""
+    page = ApiClient().get("/api/v1/nodes", cluster=cluster, search=search or None, status=status or None,
+                           role=role or None, label=label or None, sort=sort, limit=limit, offset=offset,
+                           refresh=str(refresh).lower())
+    if output == "json":
+        output_json(page)
+        return
+    out.print(_node_table(page["items"]))
+    out.print(f"{len(page['items'])} of {page['total']} (synced {str(page['synced_at'] or '')[:19]})")
+
+
+@node_app.command("show")
+def node_show(cluster: str = typer.Argument(...), node: str = typer.Argument(...), output: str = OutputOpt) -> None:
+    """A node now: conditions, addresses, capacity, its pods, recent events."""
+    d = ApiClient().get(f"/api/v1/clusters/{cluster}/nodes/{node}")
+    if output == "json":
+        output_json(d)
+        return
+    n = d["node"]
+    head = Table.grid(padding=(0, 2))
+    for key, value in (("Name", n["name"]), ("Status", f"{n['kube_status']} ({n['status']})"),
+                       ("Roles", ",".join(n["roles"]) or "<none>"), ("Internal IP", n["internal_ip"]),
+                       ("Kubelet", n["kubelet_version"]), ("OS / kernel", f"{n['os_image']} / {n['kernel_version']}"),
+                       ("Runtime", n["container_runtime"]),
+                       ("CPU", f"{n['cpu_requested']:g} requested of {n['cpu_allocatable']:g} allocatable"),
+                       ("Memory", f"{_gib(n['memory_requested'])} requested of {_gib(n['memory_allocatable'])}"),
+                       ("Pods", f"{n['pods_used']}/{n['pods_limit']}"),
+                       ("Labels", ", ".join(f"{k}={v}" for k, v in n["labels"].items())),
+                       ("Taints", ", ".join(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in n["taints"])),
+                       ("Note", n["status_message"])):
+        head.add_row(key, str(value))
+    conditions = Table("TYPE", "STATUS", "REASON", "MESSAGE", title="Conditions")
+    for c in d["conditions"]:
+        conditions.add_row(c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", ""))
+    pods = Table("NAMESPACE", "NAME", "PHASE", "OWNER", "CPU", "MEMORY", title="Pods")
+    for p in d["pods"]:
+        pods.add_row(p["namespace"], p["name"], p["phase"], p["owner"], f"{p['cpu_requested']:g}",
+                     _gib(p["memory_requested"]))
+    events = Table("TIME", "TYPE", "REASON", "MESSAGE", title="Events")
+    for e in d["events"]:
+        events.add_row(e["time"][:19], e["type"], e["reason"], e["message"])
+    out.print(Group(head, conditions, pods, events))
+
+
+def _changed(rows: list[dict[str, Any]], output: str) -> None:
+    if output == "json":
+        output_json(rows)
+    else:
+        for n in rows:
+            out.print(f"node/{n['name']} {n['kube_status']}")
+
+
+@node_app.command("cordon")
+def node_cordon(cluster: str = typer.Argument(...), nodes: list[str] = typer.Argument(...),
+                output: str = OutputOpt) -> None:
+    """Mark nodes unschedulable (停止调度)."""
+    _changed(ApiClient().post(f"/api/v1/clusters/{cluster}/nodes/cordon", {"nodes": _names(nodes)}), output)
+
+
+@node_app.command("uncordon")
+def node_uncordon(cluster: str = typer.Argument(...), nodes: list[str] = typer.Argument(...),
+                  output: str = OutputOpt) -> None:
+    """Mark nodes schedulable again (允许调度)."""
+    _changed(ApiClient().post(f"/api/v1/clusters/{cluster}/nodes/uncordon", {"nodes": _names(nodes)}), output)
+
+
+def parse_duration(text: str) -> float:
+    """``300``, ``90s``, ``5m``, ``1h`` or ``1h30m`` as seconds."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip())
+    if not text.strip() or match is None:
+        fail(f"'{text}' is not a duration.", "Use 300, 90s, 5m or 1h.")
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+def _plan_table(plans: list[dict[str, Any]]) -> Table:
+    table = Table("NODE", "POD", "ACTION", "WHY")
+    styles = {"evict": "", "skip": "dim", "refuse": "red"}
+    for np in plans:
+        for p in np["pods"]:
+            table.add_row(np["node"], f"{p['namespace']}/{p['name']}", Text(p["action"], style=styles[p["action"]]),
+                          p["reason_text"])
+    return table
+
+
+@node_app.command("drain")
+def node_drain(cluster: str = typer.Argument(...), nodes: list[str] = typer.Argument(...),
+               force: bool = typer.Option(False, "--force", help="Also evict pods without a controller (lost)"),
+               delete_emptydir: bool = typer.Option(False, "--delete-emptydir-data",
+                                                    help="Also evict pods using emptyDir (their data is lost)"),
+               timeout: str = typer.Option("5m", "--timeout", help="How long to wait for evictions"),
+               grace_period: int = typer.Option(-1, "--grace-period", help="Seconds per pod (-1: the pod's own)"),
+               dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would happen"),
+               wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the task until it ends")) -> None:
+    """Drain nodes (Pod驱逐): cordon, evict through the Eviction API honouring PodDisruptionBudgets, wait."""
+    client = ApiClient()
+    body: dict[str, Any] = {"nodes": _names(nodes), "force": force, "delete_emptydir_data": delete_emptydir}
+    preview = client.post(f"/api/v1/clusters/{cluster}/nodes/drain/preview", body)
+    out.print(_plan_table(preview["nodes"]))
+    if dry_run:
+        raise typer.Exit(0 if preview["ok"] else 1)
+    body.update(timeout_seconds=parse_duration(timeout), grace_period=grace_period)
+    started = client.post(f"/api/v1/clusters/{cluster}/nodes/drain", body)
+    task = started["task"]
+    out.print(f"drain task {task['id']} started")
+    if not wait:
+        return
+    tail: list[dict[str, Any]] = []
+    cursor = 0
+    with Live(_detail_view(task, tail), console=out, refresh_per_second=4) as live:
+        while True:
+            logs = client.get(f"/api/v1/tasks/{task['id']}/logs", after=cursor)
+            cursor = logs["next_cursor"]
+            tail = (tail + logs["items"])[-15:]
+            task = client.get(f"/api/v1/tasks/{task['id']}")
+            live.update(_detail_view(task, tail))
+            if task["status"] in FINAL and not logs["items"]:
+                break
+            time.sleep(0.5)
+    out.print(Text(f"drain {task['status']}", style=COLOURS.get(task["status"], "")))
+    raise typer.Exit(0 if task["status"] == "SUCCESS" else 1)
+
+
+@node_app.command("label")
+def node_label(cluster: str = typer.Argument(...), node: str = typer.Argument(..., help="A node, or a,b,c"),
+               changes: list[str] = typer.Argument(..., help="key=value to set, key- to remove"),
+               output: str = OutputOpt) -> None:
+    """Set or remove labels (kubectl syntax: tier=web tier-)."""
+    try:
+        parsed = parse_label_args(changes)
+    except Invalid as e:
+        _invalid(e)
+        return
+    _changed(ApiClient().post(f"/api/v1/clusters/{cluster}/nodes/labels",
+                              {"nodes": _names([node]), "labels": {c.key: c.value for c in parsed}}), output)
+
+
+@node_app.command("taint")
+def node_taint(cluster: str = typer.Argument(...), node: str = typer.Argument(..., help="A node, or a,b,c"),
+               changes: list[str] = typer.Argument(..., help="key=value:Effect to add, key:Effect- or key- to remove"),
+               output: str = OutputOpt) -> None:
+    """Add or remove taints (kubectl syntax: dedicated=gpu:NoSchedule dedicated-)."""
+    try:
+        parsed = parse_taint_args(changes)
+    except Invalid as e:
+        _invalid(e)
+        return
+    add = [{"key": c.key, "value": c.value, "effect": c.effect} for c in parsed if not c.remove]
+    remove = [{"key": c.key, "effect": c.effect} for c in parsed if c.remove]
+    _changed(ApiClient().post(f"/api/v1/clusters/{cluster}/nodes/taints",
+                              {"nodes": _names([node]), "add": add, "remove": remove}), output)
+
+
+@node_app.command("remove")
+def node_remove(cluster: str = typer.Argument(...), node: str = typer.Argument(...),
+                force: bool = typer.Option(False, "--force", help="Remove even if not cordoned and drained"),
+                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation")) -> None:
+    """Delete the Node object (only once cordoned and drained, unless --force)."""
+    if force and not yes:
+        typed = typer.prompt(f"Forcing skips the drain checks. Type the node name '{node}' to confirm")
+        if typed != node:
+            fail("Not confirmed.")
+    row = ApiClient().request("DELETE", f"/api/v1/clusters/{cluster}/nodes/{node}",
+                              params={"force": str(force).lower(), "confirm": node if force else ""})
+    out.print(f"node/{row['name']} {row['status']}: {row['status_message']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(node_app, name="node")

@@ -1,0 +1,92 @@
+"""``shoal node …`` against a real Shoal server (uvicorn on loopback) and kubesim, checked with kubectl."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from shoal.api.app import create_app
+from shoal.cli import app as cli
+from shoal.context import build_context
+from shoal.core.config import Settings
+from shoal.tasks.worker import Worker
+from tests.nodes.conftest import Kubectl, node_table
+from tests.support.threaded_server import ThreadedServer
+
+W1, W2 = "kubesim-worker-1", "kubesim-worker-2"
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    context = build_context(settings)
+    with ThreadedServer(create_app(context, with_web=False)) as running:
+        yield running.url
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_node_commands(server: str, people: dict[str, dict[str, str]], cluster: str, kubectl: Kubectl,
+                             worker: Worker, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient) -> None:
+    token = people["mona"]["Authorization"].split()[1]
+    monkeypatch.setenv("SHOAL_URL", server)
+    monkeypatch.setenv("SHOAL_TOKEN", token)
+    monkeypatch.setenv("SHOAL_LANG", "en")
+    monkeypatch.setenv("COLUMNS", "220")
+    monkeypatch.setenv("SHOAL_CONFIG", "/nonexistent/shoal.json")
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        return result.exit_code, result.output
+
+    code, text = run("node", "cordon", cluster, W1, W2)
+    assert code == 0 and f"node/{W1} Ready,SchedulingDisabled" in text
+    assert node_table(kubectl("get", "nodes"))[W2] == "Ready,SchedulingDisabled"
+    code, text = run("node", "list", cluster, "-o", "json", "--status", "REMOVABLE")
+    assert code == 0 and sorted(n["name"] for n in json.loads(text)["items"]) == [W1, W2]
+    code, text = run("node", "list", cluster)
+    assert code == 0 and "kubesim-control-plane" in text and "4 of 4" in text
+    code, text = run("node", "uncordon", cluster, W2)
+    assert code == 0 and node_table(kubectl("get", "nodes"))[W2] == "Ready"
+
+    code, text = run("node", "label", cluster, f"{W1},{W2}", "tier=web", "zone=a")
+    assert code == 0
+    code, text = run("node", "label", cluster, W2, "zone-")
+    assert "zone" not in json.loads(kubectl("get", "node", W2, "-o", "json"))["metadata"]["labels"]
+    code, text = run("node", "label", cluster, W1, "bad key=x")
+    assert code == 1 and "Label key 'bad key'" in text
+    code, text = run("node", "taint", cluster, W1, "dedicated=gpu:NoSchedule")
+    assert code == 0
+    assert json.loads(kubectl("get", "node", W1, "-o", "json"))["spec"]["taints"] == [
+        {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
+    code, text = run("node", "taint", cluster, W1, "dedicated=gpu:Sometimes")
+    assert code == 1 and "'Sometimes' is not an effect" in text
+    code, text = run("node", "taint", cluster, W1, "dedicated-")
+    assert code == 0 and "taints" not in json.loads(kubectl("get", "node", W1, "-o", "json"))["spec"]
+
+    code, text = run("node", "show", cluster, W1)
+    assert code == 0 and "Conditions" in text and "kube-proxy" in text
+
+    code, text = run("node", "drain", cluster, W1, "--dry-run")
+    assert code == 0 and "managed by a DaemonSet" in text
+
+    async def drain_cli() -> tuple[int, str]:
+        return await asyncio.to_thread(run, "node", "drain", cluster, W1, "--timeout", "1m")
+
+    cli_run = asyncio.ensure_future(drain_cli())
+    for _ in range(200):
+        r = await client.get("/api/v1/tasks", params={"type": "shoal-DrainNodes"}, headers=people["mona"])
+        if r.json()["total"]:
+            break
+        await asyncio.sleep(0.05)
+    await worker.drain(within=60)
+    code, text = await cli_run
+    assert code == 0, text
+    assert "drain SUCCESS" in text and "evictPodsTask" in text
+
+    code, text = run("node", "remove", cluster, W1)
+    assert code == 0 and "REMOVED" in text and W1 not in node_table(kubectl("get", "nodes"))
