@@ -13,14 +13,15 @@ from fastapi import FastAPI
 
 from shoal.api import problems
 from shoal.api.middleware import RequestMetricsMiddleware
-from shoal.api.routes import audit, auth, businesses, clusters, ops, projects, requests, tasks, users
+from shoal.api.routes import audit, auth, businesses, clusters, kubeconfigs, ops, projects, requests, tasks, users
 from shoal.api.routes import nodes as node_routes
 from shoal.context import AppContext
+from shoal.gateway.proxy import build_gateway
 
 __all__ = ["create_app"]
 
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
-               tasks.router, clusters.router)
+               tasks.router, clusters.router, kubeconfigs.router)
 API_ROUTERS += (node_routes.router,)
 
 
@@ -28,6 +29,7 @@ def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.gateway.aclose()
         await ctx.db.dispose()
 
     app = FastAPI(
@@ -44,6 +46,8 @@ def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:
     app.include_router(ops.router)
     for router in API_ROUTERS:
         app.include_router(router)
+    app.state.gateway = build_gateway(ctx)
+    app.mount("/clusters", app.state.gateway)  # the kube API gateway (plain ASGI, streams both ways)
     if with_web:
         from shoal.web import pages
 

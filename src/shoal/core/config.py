@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "BusinessSettings", "Settings", "load_settings"]
+__all__ = ["AuthSettings", "BusinessSettings", "GatewaySettings", "Settings", "load_settings"]
 
 
 class AuthSettings(BaseModel):
@@ -34,6 +34,27 @@ class BusinessSettings(BaseModel):
     cmdb_timeout: float = Field(10.0, description="Seconds to wait for BK-CMDB before giving up.")
 
 
+class GatewaySettings(BaseModel):
+    """The kube API gateway at /clusters/{id}/ (``SHOAL_GATEWAY__<NAME>``)."""
+
+    kubeconfig_expires: str = Field("8h", description="Default lifetime of a per-user kubeconfig's gateway token.")
+    kubeconfig_max_expires: str = Field("30d", description="Longest lifetime a user may ask for.")
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="Seconds a resolved token and its roles are reused (revocation through Shoal "
+                               "clears it at once on this replica; others see it within this delay).")
+    cluster_cache_seconds: float = Field(5.0, ge=0, description="Seconds a cluster's credential is reused.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to a cluster.")
+    read_timeout: float = Field(
+        300.0, gt=0, description="Seconds an ordinary request may wait for the cluster (watch, logs -f, exec, "
+                                 "attach, port-forward and proxy have no limit).")
+    max_connections: int = Field(64, ge=1, description="Pooled keep-alive connections per cluster.")
+    audit_reads: float = Field(
+        1.0, ge=0, le=1, description="Share of successful reads (get/list/watch) written to the audit log; "
+                                     "writes, exec and refusals are always written.")
+    audit_flush_seconds: float = Field(1.0, gt=0, description="Seconds between batched audit writes.")
+    impersonate_default: bool = Field(True, description="Impersonate the Shoal user on clusters without a setting.")
+
+
 class Settings(BaseSettings):
     """All of Shoal's configuration; each field maps to ``SHOAL_<NAME>``."""
 
@@ -49,6 +70,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Emit logs as JSON lines.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
+    tls_cert: str = Field("", description="PEM certificate (chain) to serve HTTPS with; kubectl needs HTTPS.")
+    tls_key: str = Field("", description="PEM private key of tls_cert.")
+    tls_ca: str = Field("", description="PEM CA that signed tls_cert, embedded in per-user kubeconfigs.")
+    tls_self_signed: bool = Field(
+        False, description="Serve HTTPS with a CA and certificate generated into <data_dir>/tls on first start.")
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
 
@@ -76,7 +103,12 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
-        return self.public_url.rstrip("/") or f"http://{self.listen}"
+        scheme = "https" if self.tls_enabled else "http"
+        return self.public_url.rstrip("/") or f"{scheme}://{self.listen}"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_self_signed or bool(self.tls_cert)
 
 
 def _write_private(path: Path, text: str) -> None:

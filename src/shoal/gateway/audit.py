@@ -1,0 +1,98 @@
+"""The audit of proxied requests: one entry per request, written in batches, reads sampled.
+
+Who calls it: the gateway, when a request ends (or is refused). An entry names
+the user, cluster, verb, path (no query string), status and duration — never a
+body, a header or a token. Writes, exec/attach/port-forward/proxy and every
+refusal or failure are always kept; successful reads (get/list/watch and
+discovery) are kept with probability ``GatewaySettings.audit_reads``.
+
+Entries are buffered and inserted every ``audit_flush_seconds`` in one
+transaction by a single named background task, which the gateway starts on
+its first entry and stops (after a last flush) in :meth:`GatewayAudit.aclose`
+when the server shuts down: a busy gateway does one insert per second instead
+of one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import insert
+
+from shoal.store.db import Database
+from shoal.store.models import AuditEntry
+from shoal.store.types import utcnow
+
+__all__ = ["GatewayAudit"]
+
+log = logging.getLogger("shoal.gateway.audit")
+#: Entries held before the oldest are dropped (with a logged count) when the database cannot keep up.
+_MAX_BUFFER = 100_000
+
+
+class GatewayAudit:
+    def __init__(self, db: Database, *, flush_seconds: float, read_share: float,
+                 sample: Callable[[], float] = random.random) -> None:
+        self.db = db
+        self.flush_seconds = flush_seconds
+        self.read_share = read_share
+        self._sample = sample
+        self._buffer: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def keep(self, *, read: bool, success: bool) -> bool:
+        """Whether to write this request's entry (reads that succeeded are sampled)."""
+        if not (read and success):
+            return True
+        return self.read_share >= 1.0 or self._sample() < self.read_share
+
+    def add(self, *, username: str, source: str, cluster_id: str, project_code: str | None, verb: str,
+            outcome: str, detail: dict[str, Any]) -> None:
+        if len(self._buffer) >= _MAX_BUFFER:
+            self._buffer.pop(0)
+            self.dropped += 1
+        self._buffer.append({"time": utcnow(), "username": username[:64], "action": f"gateway.{verb}"[:64],
+                             "target_type": "cluster", "target_id": cluster_id[:128], "project_code": project_code,
+                             "outcome": outcome, "source": source[:64], "detail": detail})
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="gateway-audit-writer")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:  # keep auditing after a database hiccup; the entries stay buffered
+                log.exception("could not write %d gateway audit entries", len(self._buffer))
+
+    async def flush(self) -> int:
+        """Write what is buffered now; returns the number of entries written."""
+        rows, self._buffer = self._buffer, []
+        if not rows:
+            return 0
+        try:
+            async with self.db.session() as session:
+                await session.execute(insert(AuditEntry), rows)
+        except BaseException:
+            self._buffer[:0] = rows
+            raise
+        self.written += len(rows)
+        return len(rows)
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("could not write the last %d gateway audit entries", len(self._buffer))

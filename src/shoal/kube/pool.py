@@ -1,0 +1,242 @@
+"""Pooled, keep-alive upstream connections per cluster, for proxying byte for byte.
+
+Who uses it: the kube gateway (``shoal.gateway``), which forwards every request
+of ``kubectl`` to a managed cluster. ``KubeClient`` (``kube.client``) decodes
+JSON for Shoal's own calls; this module never reads a body: it hands back a
+streamed ``httpx.Response`` and a websocket, so watches, ``logs -f`` and exec
+pass through without buffering.
+
+One :class:`Upstream` per cluster and credential holds one ``httpx`` transport
+(an ``httpcore`` connection pool) for as long as the process lives, so no
+request pays for a client, a TLS context or a handshake it does not need. The
+transport is called directly (``handle_async_request``) rather than through an
+``httpx.AsyncClient``: the client's cookie jar, auth flow, redirects and URL
+merging cost about as much as the proxying itself and do nothing for a proxy.
+
+A credential rotation makes a new :class:`Upstream`; the old one is closed once
+its last in-flight request (a watch, say) has finished.
+
+Errors: transport failures leave as ``ClusterUnreachable`` (translated by
+``kube.client``'s one translator); a websocket the cluster refuses leaves as
+:class:`UpstreamRefused` carrying the cluster's own status and body, which the
+gateway relays to the client unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from shoal.core.errors import ClusterUnreachable, Invalid
+from shoal.kube.client import _short, _translate
+from shoal.kube.credentials import Credential
+from shoal.kube.transport import ssl_context
+
+__all__ = ["ByteStream", "Upstream", "UpstreamPool", "UpstreamRefused", "UpstreamSocket"]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class UpstreamRefused(Exception):
+    """The cluster answered a websocket upgrade with an HTTP status instead of 101."""
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        super().__init__(f"cluster refused the upgrade with HTTP {status}")
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class ByteStream(httpx.AsyncByteStream):
+    """A request body read from the caller as it arrives (never collected in memory)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
+
+
+@dataclass
+class UpstreamSocket:
+    """An open websocket to the cluster (exec, attach, port-forward)."""
+
+    connection: ClientConnection
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.connection.subprotocol
+
+    async def recv(self) -> bytes | str | None:
+        """The next message, or None once the cluster has closed the socket."""
+        try:
+            return await self.connection.recv()
+        except ConnectionClosed:
+            return None
+
+    async def send(self, data: bytes | str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.connection.send(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.connection.close(code, reason)
+
+    @property
+    def close_code(self) -> int | None:
+        return self.connection.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.connection.close_reason
+
+
+class Upstream:
+    """Keep-alive connections to one cluster's API server with one credential."""
+
+    def __init__(self, key: str, credential: Credential, *, max_connections: int, connect_timeout: float) -> None:
+        self.key = key
+        self.credential = credential
+        self.connect_timeout = connect_timeout
+        self.active = 0
+        self.retired = False
+        parts = urlsplit(credential.server)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.base_path = parts.path.rstrip("/").encode()
+        host_header = parts.netloc.rpartition("@")[2]
+        self.host_header = host_header.encode()
+        try:
+            self.ssl: ssl.SSLContext | None = ssl_context(credential) if parts.scheme == "https" else None
+        except ssl.SSLError as e:
+            raise Invalid("error.cluster_bad_pem", hint="hint.cluster_credential",
+                          detail=_short(e.reason or str(e))) from e
+        self.auth: tuple[bytes, bytes] | None = (
+            (b"authorization", f"Bearer {credential.token}".encode()) if credential.token else None)
+        # Watches and exec sessions hold a connection each for as long as they last, so the pool may
+        # grow well past the keep-alive size; only `max_connections` idle ones are kept.
+        self.transport = httpx.AsyncHTTPTransport(
+            verify=self.ssl if self.ssl is not None else False, http1=True, http2=False, trust_env=False,
+            limits=httpx.Limits(max_connections=4096, max_keepalive_connections=max_connections,
+                                keepalive_expiry=60.0),
+            retries=0)
+
+    def __repr__(self) -> str:
+        return f"Upstream(key={self.key!r}, server={self.credential.server!r}, active={self.active})"
+
+    def _url(self, target: bytes, scheme: str | None = None) -> httpx.URL:
+        return httpx.URL(scheme=scheme or self.scheme, host=self.host, port=self.port,
+                         raw_path=self.base_path + target)
+
+    async def send(self, method: str, target: bytes, headers: Headers, body: AsyncIterator[bytes] | None, *,
+                   read_timeout: float | None) -> httpx.Response:
+        """Send one request (``target`` = raw path and query); the response body is left unread.
+
+        ``headers`` must already be stripped of the caller's credentials; the cluster's
+        own ``Authorization`` is added here. Close the response with ``aclose()``.
+        """
+        all_headers = [(b"host", self.host_header), *headers]
+        if self.auth is not None:
+            all_headers.append(self.auth)
+        extensions: dict[str, Any] = {"timeout": {"connect": self.connect_timeout, "read": read_timeout,
+                                                  "write": read_timeout, "pool": self.connect_timeout}}
+        if self.credential.tls_server_name:
+            extensions["sni_hostname"] = self.credential.tls_server_name
+        request = httpx.Request(method, self._url(target), headers=all_headers,
+                                stream=ByteStream(body) if body is not None else None, extensions=extensions)
+        try:
+            return await self.transport.handle_async_request(request)
+        except httpx.HTTPError as e:
+            _translate(e, self.credential.server, read_timeout or self.connect_timeout)
+
+    async def websocket(self, target: bytes, headers: Headers, subprotocols: Sequence[str]) -> UpstreamSocket:
+        """Open a websocket to ``target``; raise :class:`UpstreamRefused` if the cluster answers otherwise."""
+        scheme = "wss" if self.scheme == "https" else "ws"
+        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        if self.auth is not None:
+            extra.append(("Authorization", self.auth[1].decode()))
+        url = str(self._url(target, scheme))
+        try:
+            connection = await ws_connect(
+                url, ssl=self.ssl, server_hostname=self.credential.tls_server_name or None,
+                additional_headers=extra, subprotocols=[Subprotocol(p) for p in subprotocols] or None,
+                compression=None, max_size=None, open_timeout=self.connect_timeout, ping_interval=None,
+                close_timeout=5, user_agent_header=None, proxy=None)
+        except InvalidStatus as e:
+            response = e.response
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw_items()]
+            raise UpstreamRefused(response.status_code, raw, bytes(response.body or b"")) from e
+        except TimeoutError as e:
+            raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network",
+                                     server=self.credential.server, seconds=f"{self.connect_timeout:g}") from e
+        except (OSError, InvalidHandshake) as e:
+            raise ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network",
+                                     server=self.credential.server, detail=_short(str(e) or type(e).__name__)) from e
+        return UpstreamSocket(connection)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+class UpstreamPool:
+    """One :class:`Upstream` per cluster; replaced when the cluster's credential changes.
+
+    ``lease(cluster_id, credential)`` is an async context manager counting in-flight
+    requests, so a replaced upstream is closed only after its last stream ends.
+    """
+
+    def __init__(self, *, max_connections: int = 64, connect_timeout: float = 10.0) -> None:
+        self.max_connections = max_connections
+        self.connect_timeout = connect_timeout
+        self._upstreams: dict[str, Upstream] = {}
+        self._retiring: set[Upstream] = set()
+
+    def __len__(self) -> int:
+        return len(self._upstreams)
+
+    def get(self, cluster_id: str, credential: Credential) -> Upstream:
+        key = f"{credential.server}\0{credential.token or ''}\0{credential.tls_fingerprint()}"
+        current = self._upstreams.get(cluster_id)
+        if current is not None and current.key == key:
+            return current
+        upstream = Upstream(key, credential, max_connections=self.max_connections,
+                            connect_timeout=self.connect_timeout)
+        self._upstreams[cluster_id] = upstream
+        if current is not None:
+            current.retired = True
+            self._retiring.add(current)
+        return upstream
+
+    def forget(self, cluster_id: str) -> None:
+        """Drop the cluster's upstream (deleted cluster); it closes when its last request ends."""
+        current = self._upstreams.pop(cluster_id, None)
+        if current is not None:
+            current.retired = True
+            self._retiring.add(current)
+
+    def acquire(self, upstream: Upstream) -> None:
+        upstream.active += 1
+
+    async def release(self, upstream: Upstream) -> None:
+        upstream.active -= 1
+        if upstream.retired and upstream.active == 0 and upstream in self._retiring:
+            self._retiring.discard(upstream)
+            await upstream.aclose()
+
+    async def aclose(self) -> None:
+        upstreams = [*self._upstreams.values(), *self._retiring]
+        self._upstreams.clear()
+        self._retiring.clear()
+        for upstream in upstreams:
+            await upstream.aclose()

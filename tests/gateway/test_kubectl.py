@@ -1,0 +1,187 @@
+"""The real kubectl 1.37 through Shoal's gateway (HTTPS, a real server process) against kubesim (R20).
+
+A project manager does everything the issue names; a viewer reads but is refused
+a cordon with Shoal's own message; a user of another project is refused
+everything; a revoked gateway token is refused as unauthenticated. The cluster
+sees the Shoal user (impersonation), not Shoal's credential.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from tests.gateway.conftest import Kubectl, World
+from tests.kubesim.lines import read_until, wait_for_watch
+
+Popen = Callable[..., subprocess.Popen[str]]
+
+MANIFEST = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  color: blue
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+"""
+
+
+def _rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.strip().splitlines()[1:]]
+
+
+def test_manager_reads_nodes_and_is_impersonated(kubectl: Kubectl, world: World) -> None:
+    rows = _rows(kubectl("get", "nodes").stdout)
+    assert [r[0] for r in rows] == world.sim.cluster().node_names()
+    who = json.loads(kubectl("auth", "whoami", "-o", "json").stdout)
+    assert who["status"]["userInfo"]["username"] == "shoal:mona"
+    assert {"shoal:role:manager", "shoal:project:alpha"} <= set(who["status"]["userInfo"]["groups"])
+
+
+def test_manager_watches_pods_across_namespaces(kubectl: Kubectl, kubectl_popen: Popen, world: World) -> None:
+    proc = kubectl_popen("get", "pods", "-A", "-w")
+    read_until(proc, lambda line: "kube-proxy" in line)
+    wait_for_watch(world.sim.cluster(), "pods")
+    world.sim.cluster().create("pods", {"metadata": {"name": "watched"},
+                                        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}, "default")
+    read_until(proc, lambda line: line.startswith("default") and "watched" in line)
+
+
+def test_manager_applies_cordons_and_drains(kubectl: Kubectl, world: World) -> None:
+    out = kubectl("apply", "-f", "-", stdin=MANIFEST).stdout
+    assert "deployment.apps/web created" in out and "namespace/shop created" in out
+    assert kubectl("get", "configmap", "web-config", "-n", "shop", "-o", "jsonpath={.data.color}").stdout == "blue"
+    again = kubectl("apply", "-f", "-", stdin=MANIFEST.replace("color: blue", "color: green")).stdout
+    assert "configmap/web-config configured" in again
+    node = "kubesim-worker-2"
+    assert f"node/{node} cordoned" in kubectl("cordon", node).stdout
+    assert _rows(kubectl("get", "node", node).stdout)[0][1] == "Ready,SchedulingDisabled"
+    kubectl("uncordon", node)
+    drained = kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=30s")
+    assert f"node/{node} drained" in drained.stdout
+    remaining = _rows(kubectl("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}").stdout)
+    assert all(r[1].startswith("kube-proxy-") for r in remaining)
+    kubectl("uncordon", node)
+
+
+def test_manager_follows_logs_and_execs(kubectl: Kubectl, kubectl_popen: Popen, world: World) -> None:
+    kubectl("run", "talker", "--image=busybox:1.36", "-n", "default")
+    cluster = world.sim.cluster()
+    cluster.append_log("default", "talker", "talker", "first line")
+    proc = kubectl_popen("logs", "-f", "talker", "-n", "default")
+    read_until(proc, lambda line: "first line" in line)
+    cluster.append_log("default", "talker", "talker", "second line")
+    read_until(proc, lambda line: "second line" in line)
+    assert kubectl("exec", "talker", "-n", "default", "--", "echo", "hi").stdout == "hi\n"
+    failed = kubectl("exec", "talker", "-n", "default", "--", "sh", "-c", "echo out; exit 3", check=False)
+    assert failed.returncode == 3 and failed.stdout == "out\n"
+    piped = kubectl("exec", "-i", "talker", "-n", "default", "--", "cat", stdin="from stdin\n")
+    assert piped.stdout == "from stdin\n"
+
+
+def test_auth_can_i_answers_with_the_users_rights(kubectl: Kubectl) -> None:
+    assert kubectl("auth", "can-i", "*", "*", "-A").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", "-A", user="vera").stdout.strip() == "yes"
+    no = kubectl("auth", "can-i", "patch", "nodes", user="vera", check=False)
+    assert no.returncode == 1 and no.stdout.strip() == "no"
+    assert kubectl("auth", "can-i", "create", "deployments", "-n", "default", user="dave").stdout.strip() == "yes"
+
+
+def test_viewer_reads_but_cordon_is_refused_readably(kubectl: Kubectl) -> None:
+    assert _rows(kubectl("get", "pods", "-n", "kube-system", user="vera").stdout)
+    out = kubectl("cordon", "kubesim-worker-1", user="vera", check=False)  # kubectl cordon exits 0 anyway
+    assert 'unable to cordon node "kubesim-worker-1"' in out.stderr
+    assert ('shoal: user "vera" (viewer of project alpha) may not patch nodes on cluster' in out.stderr
+            and "cluster_manage" in out.stderr), out.stderr
+    assert _rows(kubectl("get", "node", "kubesim-worker-1").stdout)[0][1] == "Ready"
+    # exec needs cluster_use: a viewer is refused before anything reaches the cluster
+    kubectl("run", "quiet", "--image=busybox:1.36", "-n", "default")
+    refused = kubectl("exec", "quiet", "-n", "default", "--", "echo", "hi", user="vera", check=False)
+    assert refused.returncode != 0 and "cluster_use" in refused.stderr, refused.stderr
+
+
+def test_developer_writes_in_namespaces_but_not_cluster_wide(kubectl: Kubectl) -> None:
+    kubectl("create", "configmap", "dev-config", "-n", "default", "--from-literal=a=b", user="dave")
+    out = kubectl("create", "namespace", "dev-space", user="dave", check=False)
+    assert out.returncode != 0 and "cluster_manage" in out.stderr, out.stderr
+
+
+def test_other_project_is_refused_everything(kubectl: Kubectl) -> None:
+    for args in (("get", "nodes"), ("get", "pods", "-A"), ("auth", "can-i", "get", "pods"), ("version",),
+                 ("cordon", "kubesim-worker-1")):
+        out = kubectl(*args, user="eve", check=False)
+        assert out.returncode != 0, args
+        assert "has no role in project alpha" in out.stderr or "Forbidden" in out.stderr, (args, out.stderr)
+
+
+def test_revoked_token_is_refused(kubectl: Kubectl, world: World, tmp_path: Path) -> None:
+    with world.api("dave") as dave:
+        issued = dave.post(f"/api/v1/clusters/{world.cluster_id}/kubeconfig", json={"expires": "1h"}).json()
+    path = str(tmp_path / "dave-extra.kubeconfig")
+    Path(path).write_text(issued["kubeconfig"])
+    assert kubectl("get", "nodes", kubeconfig=path, user="dave").returncode == 0
+    with world.api("dave") as dave:
+        assert dave.delete(f"/api/v1/gateway/tokens/{issued['token_id']}").status_code == 200
+    out = kubectl("get", "nodes", kubeconfig=path, user="dave", check=False)
+    assert out.returncode != 0
+    assert "Unauthorized" in out.stderr or "logged in" in out.stderr, out.stderr
+
+
+def test_requests_are_audited_without_secrets(kubectl: Kubectl, world: World) -> None:
+    kubectl("cordon", "kubesim-worker-1", user="vera", check=False)
+    kubectl("label", "node", "kubesim-worker-1", "audited=yes")
+    deadline = time.monotonic() + 10
+    with world.api() as admin:
+        while True:
+            entries = admin.get("/api/v1/audit", params={"action": "gateway.", "limit": 200}).json()["items"]
+            denied = [e for e in entries if e["username"] == "vera" and e["outcome"] == "denied"]
+            patched = [e for e in entries if e["username"] == "mona" and e["action"] == "gateway.patch"
+                       and e["detail"].get("name") == "kubesim-worker-1"]
+            if (denied and patched) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert denied and denied[0]["target_id"] == world.cluster_id, entries
+    entry = patched[0]
+    assert entry["project_code"] == "alpha" and entry["detail"]["status"] == 200
+    assert entry["detail"]["path"] == "/clusters/" + world.cluster_id + "/api/v1/nodes/kubesim-worker-1"
+    assert entry["detail"]["duration_ms"] >= 0
+    text = json.dumps(entries)
+    assert "shoal_" not in text and "Bearer" not in text
+    assert world.sim.cluster().get("nodes", "kubesim-worker-1")["metadata"]["labels"]["audited"] == "yes"
+
+
+def test_kubeconfig_embeds_the_gateway_and_its_ca(world: World) -> None:
+    doc = yaml.safe_load(Path(world.kubeconfigs["mona"]).read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    assert cluster["server"] == f"{world.shoal.url}/clusters/{world.cluster_id}"
+    assert cluster["certificate-authority-data"]
+    assert doc["users"][0]["user"]["token"].startswith("shoal_")
