@@ -223,6 +223,12 @@ async def test_unknown_page_is_a_friendly_html_404(admin: User) -> None:
     assert r.status_code == 404 and "Project &#39;ghost&#39; does not exist." in r.text
 
 
+async def test_pages_are_not_cached_or_framed(admin: User) -> None:
+    r = await admin.get("/")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
 async def test_api_still_answers_json(admin: User) -> None:
     r = await admin.client.get("/api/v1/projects/ghost", headers={"Accept": "application/json"})
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")

@@ -46,6 +46,16 @@ LANG_COOKIE = "shoal_lang"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LANGUAGE_NAMES = {"zh-CN": "简体中文", "en": "English"}
 
+#: Every console page: never cached (pages carry CSRF tokens and new API tokens), never framed (the
+#: confirmation dialogs must not be clickjacked), forms post only back to Shoal.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
 _loaders: list[BaseLoader] = [FileSystemLoader(TEMPLATE_DIR)]
 _loader = ChoiceLoader(_loaders)
 
@@ -163,5 +173,5 @@ def render(request: Request, name: str, context: Mapping[str, Any] | None = None
     response = templates.TemplateResponse(request, name, full, status_code=status)
     if full["flash"] is not None or request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     return response

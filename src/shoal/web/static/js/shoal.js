@@ -43,6 +43,8 @@
     if (opener) { ev.preventDefault(); openDialog(opener.getAttribute("data-open-dialog")); return; }
     var closer = el.closest("[data-close-dialog]");
     if (closer) { ev.preventDefault(); var d = closer.closest("dialog"); if (d) { d.close(); } return; }
+    var back = el.closest("[data-history-back]");
+    if (back && window.history.length > 1) { ev.preventDefault(); window.history.back(); return; }
     if (el.matches("[data-confirm-ok]") && pending) {
       ev.preventDefault();
       var p = pending; pending = null;
@@ -52,6 +54,11 @@
       return;
     }
     if (el.tagName === "DIALOG") { el.close(); }  // a click on the backdrop closes
+  });
+
+  document.addEventListener("focusin", function (ev) {
+    var el = ev.target;
+    if (el instanceof HTMLInputElement && el.hasAttribute("data-select-on-focus")) { el.select(); }
   });
 
   document.addEventListener("DOMContentLoaded", function () {
