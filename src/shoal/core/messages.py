@@ -295,7 +295,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.apply.business_title": ("Apply for a business right", "申请业务权限"),
     "ui.apply.role_title": ("Apply for a role in this project", "申请项目角色"),
     "ui.apply.business": ("Business", "业务"),
-    "ui.apply.business_help": ("For a business right; leave empty when asking for a project role.", "申请业务权限时选择；申请项目角色时留空。"),
+    "ui.apply.business_help": ("The business you want to bind projects to; a platform administrator decides.", "您希望绑定项目的业务；由平台管理员审批。"),
     "ui.apply.choose_business": ("Choose a business…", "请选择业务…"),
     "ui.apply.project": ("Project code", "项目英文名"),
     "ui.apply.role": ("Role", "角色"),
