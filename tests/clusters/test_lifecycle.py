@@ -12,8 +12,10 @@ from sqlalchemy import update
 from kubesim.runner import Simulator
 from shoal.clusters.health import HealthLoop
 from shoal.clusters.models import Cluster
+from shoal.clusters.overview import Overview, _metrics
 from shoal.clusters.settings import ClusterSettings
 from shoal.context import AppContext
+from shoal.kube import Credential, connect
 from shoal.store.types import utcnow
 from shoal.tasks.worker import Worker
 
@@ -43,9 +45,22 @@ async def test_overview(client: httpx.AsyncClient, people: dict[str, dict[str, s
     assert o["pods"]["allocatable"] == 330 and o["pods"]["total"] >= 3
     assert o["pods"]["running"] == o["pods"]["total"]
     assert o["namespaces"] >= 4
-    assert o["metrics_available"] is False and o["cpu"]["usage"] is None
-    assert any("metrics.k8s.io" in note for note in o["notes"])
-    assert o["only_masters"] is False
+    assert o["metrics_available"] is True and 0 < o["cpu"]["usage"] < 12 and o["memory"]["usage_share"] > 0
+    assert o["notes"] == [] and o["only_masters"] is False
+
+
+async def test_overview_says_when_metrics_are_not_served() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "metrics.k8s.io" in request.url.path:
+            return httpx.Response(404, json={"kind": "Status", "reason": "NotFound", "message": "not found"})
+        return httpx.Response(200, json={"items": []})
+
+    overview = Overview()
+    async with connect(Credential(server="https://k8s.example:6443", token="t"),
+                       transport=httpx.MockTransport(answer)) as kube:
+        await _metrics(kube, overview)
+    assert overview.metrics_available is False and overview.cpu.usage is None and overview.cpu.usage_share is None
+    assert overview.notes == ["cluster.metrics_unavailable"]
 
 
 async def test_only_masters_cannot_run_workloads(client: httpx.AsyncClient, people: dict[str, dict[str, str]],
