@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ANONYMOUS",
     "AUTHENTICATED",
     "DISCOVERY_RULES",
+    "PUBLIC_INFO_RULES",
     "ROLE_ADMIN",
     "ROLE_CLUSTER_ADMIN",
     "ROLE_EDIT",
     "ROLE_VIEW",
+    "UNAUTHENTICATED",
     "Attributes",
     "Identity",
     "Policy",
@@ -33,6 +36,7 @@ __all__ = [
 ]
 
 AUTHENTICATED = "system:authenticated"
+UNAUTHENTICATED = "system:unauthenticated"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class Identity:
         if AUTHENTICATED in self.groups:
             return self
         return Identity(self.user, (*self.groups, AUTHENTICATED), self.uid)
+
+
+ANONYMOUS = Identity("system:anonymous", (UNAUTHENTICATED,))
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,12 @@ DISCOVERY_RULES: tuple[Rule, ...] = (
 )
 
 
+# system:public-info-viewer: what anyone, even without credentials, may read
+PUBLIC_INFO_RULES: tuple[Rule, ...] = (
+    Rule(("get",), resources=(), non_resource_urls=("/version", "/version/", "/healthz", "/livez", "/readyz")),
+)
+
+
 def _scoped(rules: tuple[Rule, ...], namespaces: list[str] | None) -> list[Rule]:
     if namespaces is None:
         return list(rules)
@@ -151,6 +164,7 @@ class Policy:
 
     def __post_init__(self) -> None:
         self.groups.setdefault(AUTHENTICATED, list(DISCOVERY_RULES))
+        self.groups.setdefault(UNAUTHENTICATED, list(PUBLIC_INFO_RULES))
         self.groups.setdefault("system:masters", list(ROLE_CLUSTER_ADMIN))
 
     def bind_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],

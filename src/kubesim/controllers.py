@@ -97,10 +97,22 @@ class Simulation(KubeletMixin, WorkloadsMixin):
                 self.store.delete(LEASES, "kube-node-lease", name)
         elif ev.type == "ADDED":
             self.renew_lease(ev.obj)
+        elif ev.old is not None:
+            self._node_transition_events(ev.old, ev.obj)
         for ds in self.store.list(DAEMONSETS)[0]:
             self.reconcile_daemonset(ds["metadata"]["namespace"], ds["metadata"]["name"])
         if ev.type != "DELETED" and not ev.obj.get("spec", {}).get("unschedulable"):
             self.schedule_pending()
+
+    def _node_transition_events(self, old: JSON, new: JSON) -> None:
+        name = new["metadata"]["name"]
+        was, now = bool(old.get("spec", {}).get("unschedulable")), bool(new.get("spec", {}).get("unschedulable"))
+        if was != now:
+            state = "NodeNotSchedulable" if now else "NodeSchedulable"
+            self.emit_event(new, state, f"Node {name} status is now: {state}")
+        if node_is_ready(old) != node_is_ready(new):
+            state = "NodeReady" if node_is_ready(new) else "NodeNotReady"
+            self.emit_event(new, state, f"Node {name} status is now: {state}", component="node-controller")
 
     # --- heartbeat -------------------------------------------------------------------
     def renew_lease(self, node: JSON) -> None:

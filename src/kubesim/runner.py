@@ -72,6 +72,10 @@ class Simulator:
         self.server_keys = self.ca.issue_server()
         self.admin_cert = self.ca.issue_client(ADMIN.user, list(ADMIN.groups))
         self.clusters = [VirtualCluster(n, nodes, seed_workloads=seed_workloads, history=history) for n in names]
+        self._history = history
+        # clusters reached through /clusters/<name> with files in out_dir/<name>/: all of them when
+        # several were asked for, else only those added later (the first keeps the plain layout)
+        self._prefixed: set[str] = set(names) if len(names) > 1 else set()
         self.app = ApiServer(self.clusters)
         self.host = host
         self._port = port
@@ -96,6 +100,17 @@ class Simulator:
     def multi(self) -> bool:
         return len(self.clusters) > 1
 
+    def add_cluster(self, name: str, nodes: int = 3, *, seed_workloads: bool = True) -> VirtualCluster:
+        """Add a virtual cluster while serving; its files go to ``out_dir/<name>/``."""
+        if name in self.app.clusters:
+            raise ValueError(f"cluster {name!r} exists")
+        cluster = VirtualCluster(name, nodes, seed_workloads=seed_workloads, history=self._history)
+        self.clusters.append(cluster)
+        self._prefixed.add(name)
+        self.app.add_cluster(cluster)
+        self._write_cluster_files(cluster)
+        return cluster
+
     def cluster(self, name: str | None = None) -> VirtualCluster:
         if name is None:
             return self.clusters[0]
@@ -103,7 +118,7 @@ class Simulator:
 
     def cluster_url(self, name: str | None = None) -> str:
         cluster = self.cluster(name)
-        return f"{self.url}/clusters/{cluster.name}" if self.multi else self.url
+        return f"{self.url}/clusters/{cluster.name}" if cluster.name in self._prefixed else self.url
 
     def kubeconfig(self, identity: str = "admin", cluster: str | None = None) -> str:
         c = self.cluster(cluster)
@@ -117,7 +132,8 @@ class Simulator:
         raise KeyError(identity)
 
     def cluster_dir(self, cluster: str | None = None) -> Path:
-        return self.out_dir / self.cluster(cluster).name if self.multi else self.out_dir
+        name = self.cluster(cluster).name
+        return self.out_dir / name if name in self._prefixed else self.out_dir
 
     def kubeconfig_path(self, identity: str = "admin", cluster: str | None = None) -> str:
         """Path of the kubeconfig for ``identity`` (admin, viewer, admin-cert)."""
@@ -132,14 +148,17 @@ class Simulator:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "ca.crt").write_bytes(self.ca.cert_pem)
         for c in self.clusters:
-            d = self.cluster_dir(c.name)
-            d.mkdir(parents=True, exist_ok=True)
-            if self.multi:
-                (d / "ca.crt").write_bytes(self.ca.cert_pem)
-            for identity in IDENTITIES:
-                path = d / f"{identity}.kubeconfig"
-                path.write_text(self.kubeconfig(identity, c.name))
-                path.chmod(0o600)
+            self._write_cluster_files(c)
+
+    def _write_cluster_files(self, cluster: VirtualCluster) -> None:
+        d = self.cluster_dir(cluster.name)
+        d.mkdir(parents=True, exist_ok=True)
+        if d != self.out_dir:
+            (d / "ca.crt").write_bytes(self.ca.cert_pem)
+        for identity in IDENTITIES:
+            path = d / f"{identity}.kubeconfig"
+            path.write_text(self.kubeconfig(identity, cluster.name))
+            path.chmod(0o600)
 
     # --- serving ---------------------------------------------------------------------------
     def _config(self) -> uvicorn.Config:

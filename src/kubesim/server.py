@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote
 
 from kubesim import discovery, resources
 from kubesim.api import Call, handle
-from kubesim.authz import Attributes, Identity
+from kubesim.authz import ANONYMOUS, Attributes, Identity
 from kubesim.cluster import VirtualCluster
 from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from kubesim.exec import choose_subprotocol, serve_exec
@@ -88,15 +88,34 @@ class ApiServer:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         websocket = scope["type"] == "websocket"
+        started = False
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] in ("http.response.start", "websocket.accept", "websocket.http.response.start"):
+                started = True
+            await send(msg)
+
         try:
-            await self._serve(scope, receive, send, websocket)
+            await self._serve(scope, receive, tracking_send, websocket)
         except ApiError as e:
-            if websocket:
-                await send({"type": "websocket.http.response.start", "status": e.code,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "websocket.http.response.body", "body": json.dumps(e.status()).encode()})
-            else:
-                await _send_json(send, e.code, e.status())
+            if started:
+                raise
+            await self._error(send, e, websocket)
+        except Exception as e:
+            # a kubesim bug: answer like the API server's InternalError and keep the traceback
+            log.exception("kubesim: unexpected error serving %s %s", scope.get("method", "WS"), scope.get("path"))
+            if started:
+                raise
+            await self._error(send, ApiError(500, "InternalError", f"Internal error occurred: {e}"), websocket)
+
+    async def _error(self, send: Send, e: ApiError, websocket: bool) -> None:
+        if websocket:
+            await send({"type": "websocket.http.response.start", "status": e.code,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "websocket.http.response.body", "body": json.dumps(e.status()).encode()})
+        else:
+            await _send_json(send, e.code, e.status())
 
     def _cluster_for(self, path: str) -> tuple[VirtualCluster, str]:
         if path.startswith("/clusters/"):
@@ -129,6 +148,11 @@ class ApiServer:
         else:
             if not cluster.policy.allows(who, Attributes("get", path=path)):
                 raise ApiError(403, "Forbidden", f'forbidden: User "{who.user}" cannot get path "{path}"')
+            if parts in (["healthz"], ["livez"], ["readyz"]):
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"2")]})
+                await send({"type": "http.response.body", "body": b"ok"})
+                return
             code, body, ctype = self._non_resource(cluster.registry, parts, headers, scope)
             await _send_json(send, code, body, ctype)
 
@@ -154,7 +178,7 @@ class ApiServer:
         peer = PEERS.lookup(scope.get("client"))
         if peer is not None:
             return peer.with_authenticated()
-        raise unauthorized()
+        return ANONYMOUS
 
     def _impersonate(self, cluster: VirtualCluster, scope: Scope, who: Identity) -> Identity:
         users = _multi_header(scope, "impersonate-user")
@@ -201,8 +225,6 @@ class ApiServer:
                 return 200, discovery.openapi_gv(reg, "", "v1"), "application/json"
             if parts[2] == "apis" and len(parts) == 5 and parts[4] in groups.get(parts[3], []):
                 return 200, discovery.openapi_gv(reg, parts[3], parts[4]), "application/json"
-        if parts in (["healthz"], ["livez"], ["readyz"]):
-            return 200, {"status": "ok"}, "application/json"
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     # --- resources ---------------------------------------------------------------------------

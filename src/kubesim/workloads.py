@@ -139,11 +139,15 @@ class WorkloadsMixin(ControllerBase):
         hash_label = (rs["metadata"].get("labels") or {}).get("pod-template-hash")
         extra = {"pod-template-hash": hash_label} if hash_label else {}
         for _ in range(want - len(pods)):
-            self._create_pod(rs, template, f"{name}-{uuid.uuid4().hex[:5]}", extra)
+            pod = self._create_pod(rs, template, f"{name}-{uuid.uuid4().hex[:5]}", extra)
+            self.emit_event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                            component="replicaset-controller")
         surplus = sorted(pods, key=lambda p: (pod_is_ready(p), p["metadata"]["name"]))[:max(0, len(pods) - want)]
         for pod in surplus:
             if self.store.try_get(PODS, ns, pod["metadata"]["name"]) is not None:
                 self.store.delete(PODS, ns, pod["metadata"]["name"])
+                self.emit_event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
+                                component="replicaset-controller")
         pods = [p for p in self.owned(PODS, rs) if p.get("status", {}).get("phase") not in _DONE]
         ready = sum(1 for p in pods if pod_is_ready(p))
 
@@ -182,12 +186,17 @@ class WorkloadsMixin(ControllerBase):
                                              "deployment.kubernetes.io/max-replicas": str(want)}},
                 "spec": {"replicas": want, "selector": sel, "template": tpl},
             }, ns)
+            self.emit_event(dep, "ScalingReplicaSet", f"Scaled up replica set {rs_name} from 0 to {want}",
+                            component="deployment-controller")
         else:
             annotations = current["metadata"].get("annotations") or {}
             newest = max(int((r["metadata"].get("annotations") or {}).get(
                 "deployment.kubernetes.io/revision", "0")) for r in owned)
-            if int(current["spec"].get("replicas", 0)) != want or int(annotations.get(
-                    "deployment.kubernetes.io/revision", "0")) < newest:
+            had = int(current["spec"].get("replicas", 0))
+            if had != want:
+                self.emit_event(dep, "ScalingReplicaSet", f"Scaled {'up' if want > had else 'down'} replica set "
+                                f"{rs_name} from {had} to {want}", component="deployment-controller")
+            if had != want or int(annotations.get("deployment.kubernetes.io/revision", "0")) < newest:
                 def scale(r: JSON) -> None:
                     r["spec"]["replicas"] = want
                     anns = r["metadata"].setdefault("annotations", {})
@@ -197,6 +206,8 @@ class WorkloadsMixin(ControllerBase):
                 self.store.mutate(REPLICASETS, ns, rs_name, scale)
         for old in self.owned(REPLICASETS, dep):
             if old["metadata"]["name"] != rs_name and int(old["spec"].get("replicas", 0)) != 0:
+                self.emit_event(dep, "ScalingReplicaSet", f"Scaled down replica set {old['metadata']['name']} "
+                                f"from {old['spec'].get('replicas', 0)} to 0", component="deployment-controller")
                 self.store.mutate(REPLICASETS, ns, old["metadata"]["name"],
                                   lambda r: r["spec"].__setitem__("replicas", 0))
         self.deployment_status(ns, name)
@@ -263,8 +274,11 @@ class WorkloadsMixin(ControllerBase):
                 self.store.delete(PODS, ns, p["metadata"]["name"])
         for node_name in nodes:
             if node_name not in placed:
-                self._create_pod(ds, template, f"{name}-{uuid.uuid4().hex[:5]}",
-                                 {"controller-revision-hash": revision, "pod-template-generation": "1"}, node_name)
+                pod = self._create_pod(ds, template, f"{name}-{uuid.uuid4().hex[:5]}",
+                                       {"controller-revision-hash": revision, "pod-template-generation": "1"},
+                                       node_name)
+                self.emit_event(ds, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                                component="daemonset-controller")
         pods = self.owned(PODS, ds)
         ready = sum(1 for p in pods if pod_is_ready(p))
 
@@ -297,6 +311,8 @@ class WorkloadsMixin(ControllerBase):
                 self._create_pod(sts, template, pod_name, {
                     "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
                     "apps.kubernetes.io/pod-index": str(i)})
+                self.emit_event(sts, "SuccessfulCreate", f"create Pod {pod_name} in StatefulSet {name} successful",
+                                component="statefulset-controller")
         current = self.owned(PODS, sts)
         ready = sum(1 for p in current if pod_is_ready(p))
 
@@ -331,7 +347,9 @@ class WorkloadsMixin(ControllerBase):
         finished = succeeded >= completions or failed > int(spec.get("backoffLimit", 6))
         if not finished and not spec.get("suspend"):
             for _ in range(min(parallelism, completions - succeeded) - len(active)):
-                self._create_pod(job, spec.get("template") or {}, f"{name}-{uuid.uuid4().hex[:5]}", {})
+                pod = self._create_pod(job, spec.get("template") or {}, f"{name}-{uuid.uuid4().hex[:5]}", {})
+                self.emit_event(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                                component="job-controller")
             pods = self.owned(PODS, job)
             succeeded = sum(1 for p in pods if p.get("status", {}).get("phase") == "Succeeded")
             failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
@@ -354,7 +372,12 @@ class WorkloadsMixin(ControllerBase):
                      else "Job has reached the specified backoff limit"} for t in (interim, kind)]
                 if complete:
                     st["completionTime"] = now
-        self.store.mutate(JOBS, ns, name, status)
+        before = bool(job.get("status", {}).get("conditions"))
+        job = self.store.mutate(JOBS, ns, name, status)
+        if not before and job.get("status", {}).get("conditions"):
+            self.emit_event(job, "Completed" if complete else "BackoffLimitExceeded",
+                            "Job completed" if complete else "Job has reached the specified backoff limit",
+                            kind="Normal" if complete else "Warning", component="job-controller")
 
     # --- disruption budgets and endpoints -------------------------------------------------------
     def reconcile_pdbs(self, ns: str) -> None:

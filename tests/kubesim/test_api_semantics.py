@@ -281,3 +281,13 @@ def test_unreachable_and_latency_faults(http: Http, sim: Simulator) -> None:
     started = time.monotonic()
     assert http().get(CMS).status_code == 200
     assert time.monotonic() - started >= 0.2
+
+
+def test_anonymous_requests(sim: Simulator) -> None:
+    ctx = ssl.create_default_context(cafile=sim.ca_path)
+    with httpx.Client(base_url=sim.url, verify=ctx, timeout=10) as anon:
+        assert anon.get("/version").json()["gitVersion"] == "v1.37.1"
+        assert anon.get("/healthz").text == "ok"
+        denied = anon.get("/api/v1/pods")
+        assert denied.status_code == 403
+        assert 'User "system:anonymous" cannot list resource "pods"' in denied.json()["message"]

@@ -62,3 +62,15 @@ def test_in_process_clusters_are_isolated() -> None:
             assert http.get(f"{sim.cluster_url('east')}/api/v1/nodes").status_code == 200
             assert http.get(f"{sim.cluster_url('west')}/api/v1/nodes").status_code == 401
             assert http.get(f"{sim.url}/clusters/nowhere/api/v1/nodes").status_code == 404
+
+
+def test_add_cluster_while_serving() -> None:
+    with Simulator(nodes=1, seed_workloads=False) as sim:
+        extra = sim.add_cluster("late", nodes=2, seed_workloads=False)
+        assert sim.cluster_url("late") == f"{sim.url}/clusters/late"
+        assert sim.cluster_url() == sim.url
+        assert Path(sim.kubeconfig_path("admin", "late")).parent.name == "late"
+        ctx = ssl.create_default_context(cafile=sim.ca_path)
+        with httpx.Client(verify=ctx, headers={"Authorization": f"Bearer {extra.admin_token}"}, timeout=10) as http:
+            nodes = http.get(f"{sim.cluster_url('late')}/api/v1/nodes").json()["items"]
+        assert [n["metadata"]["name"] for n in nodes] == ["late-control-plane", "late-worker-1"]
