@@ -244,7 +244,7 @@ async def list_clusters(session: AsyncSession, actor: Principal, flt: ClusterFil
 async def list_nodes(session: AsyncSession, cluster: Cluster) -> list[ClusterNode]:
     """Nodes of an authorised ``cluster`` as last synced, masters first."""
     rows = await session.scalars(select(ClusterNode).where(ClusterNode.cluster_id == cluster.id)
-                                 .order_by(ClusterNode.role.desc(), ClusterNode.name))
+                                 .order_by((ClusterNode.role == "master").desc(), ClusterNode.name))
     return list(rows.all())
 
 
