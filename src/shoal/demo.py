@@ -4,6 +4,13 @@ Starts the real server (SQLite in ``./data/demo`` unless SHOAL_DATA_DIR says
 otherwise) after seeding a business maintained by admin and a project bound to
 it, and prints where to go and how to log in. Seeding is idempotent, so running
 ``make demo`` again keeps what you did last time.
+
+It also starts kubesim (an in-memory Kubernetes API server, in a thread, on a
+loopback port) and imports its cluster into the 'demo' project, so a newcomer
+sees a RUNNING cluster with nodes on first start. kubesim forgets everything when
+it stops, so on the next start the cluster imported last time (now another
+kube-system UID) is deleted from Shoal and the new one imported in its place.
+Its kubeconfigs are written to ``<data dir>/kubesim/`` for kubectl.
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ import os
 
 from sqlalchemy import select
 
+from kubesim.runner import Simulator
 from shoal.business.builtin import add_business
+from shoal.clusters import service as clusters
+from shoal.clusters.models import Cluster, ClusterStatus
+from shoal.clusters.settings import ClusterSettings
 from shoal.context import AppContext
 from shoal.core.config import Settings, load_settings
 from shoal.core.logging import configure_logging
@@ -25,6 +36,7 @@ from shoal.store.models import Business, Project
 DEMO_BUSINESS = (100, "演示业务 Demo Business")
 DEMO_PROJECT = ("demo", "演示项目 Demo")
 SANDBOX_PROJECT = ("sandbox", "沙箱 Sandbox (not enabled yet)")
+DEMO_CLUSTER = "kubesim-demo"
 
 
 async def seed(ctx: AppContext) -> None:
@@ -43,7 +55,30 @@ async def seed(ctx: AppContext) -> None:
     await ctx.db.dispose()
 
 
-def banner(settings: Settings) -> str:
+async def seed_cluster(ctx: AppContext, sim: Simulator) -> str:
+    """Import the kubesim cluster into the demo project (replacing the one of an earlier run); return its id."""
+    async with ctx.db.session() as session:
+        admin = await load_principal(session, await get_user(session, "admin"), via="demo")
+        old = await session.scalar(select(Cluster).where(
+            Cluster.project_code == DEMO_PROJECT[0], Cluster.name == DEMO_CLUSTER,
+            Cluster.status != ClusterStatus.DELETED.value))
+        if old is not None and old.kube_system_uid == sim.cluster().kube_system_uid:
+            return old.id
+        if old is not None:
+            if old.status == ClusterStatus.INITIALIZATION.value:
+                old.status = ClusterStatus.IMPORT_FAILURE.value
+            await clusters.delete_cluster(session, admin, old.id, old.id)
+    async with ctx.db.session() as session:
+        cluster = await clusters.import_cluster(
+            session, admin, ctx.secrets, project_code=DEMO_PROJECT[0], name=DEMO_CLUSTER,
+            kubeconfig=sim.kubeconfig("admin"), settings=ClusterSettings(), environment="debug",
+            description="kubesim, started by make demo", labels={"demo": "true"})
+        cluster_id = cluster.id
+    await ctx.db.dispose()
+    return cluster_id
+
+
+def banner(settings: Settings, cluster_line: str = "") -> str:
     password_file = settings.data_dir / PASSWORD_FILE
     if settings.admin_password:
         how = "password from SHOAL_ADMIN_PASSWORD"
@@ -57,6 +92,7 @@ def banner(settings: Settings) -> str:
         f"  URL:      {settings.base_url}/",
         f"  Log in:   admin / {how}",
         f"  Data dir: {settings.data_dir.resolve()}  (delete it to start over)",
+        *([cluster_line] if cluster_line else []),
         "  Stop:     Ctrl-C",
         "",
     ])
@@ -68,8 +104,15 @@ def main() -> None:
     configure_logging(settings.log_level, as_json=False)
     ctx, _ = asyncio.run(prepare(settings))
     asyncio.run(seed(ctx))
-    print(banner(settings), flush=True)
-    serve(settings, ctx)
+    sim = Simulator(nodes=4, out_dir=settings.data_dir / "kubesim").start()
+    try:
+        cluster_id = asyncio.run(seed_cluster(ctx, sim))
+        line = (f"  Cluster:  {cluster_id} (kubesim at {sim.url}) in project '{DEMO_PROJECT[0]}';"
+                f" kubectl --kubeconfig {sim.kubeconfig_path('admin')} get nodes")
+        print(banner(settings, line), flush=True)
+        serve(settings, ctx)
+    finally:
+        sim.stop()
 
 
 if __name__ == "__main__":
