@@ -87,6 +87,7 @@ async def test_admin_creates_business_and_project_then_enables(admin: User) -> N
     page = await admin.get("/projects/demo")
     assert 'data-testid="bound-business">Demo Biz<' in page.text
     assert "No clusters yet" in page.text
+    assert 'href="/projects/demo/clusters/import" data-testid="import-cluster"' in page.text  # R4: clusters next
     listing = await admin.get("/?q=dem")
     assert 'data-project="demo"' in listing.text
 

@@ -162,6 +162,9 @@ async def _project_page(
     if project.enabled:
         context["member_count"] = len(project.members)
         context["cluster_count"] = sum([await count(session, project.code) for count in service.CLUSTER_COUNTERS])
+        # The clusters area, once installed, adds a project tab; the overview links to it rather than guessing.
+        context["clusters_href"] = next((t["href"] for t in context["tabs"] if t["suffix"] == "/clusters"), "")
+        context["may_create_cluster"] = can(principal, Action.CLUSTER_CREATE, project)
         context["choices"] = await businesses_for(session, ctx.directory, principal) if may_enable else []
         context["may_rebind"] = may_enable
         return render(request, "projects/overview.html", context, status=status)
