@@ -4,7 +4,9 @@ Run with ``make bench`` or ``python -m bench tasks`` (``BENCH_TASKS=200`` for a
 quick look). It starts a throwaway PostgreSQL 15 (like the tests do), and for
 each worker count a fresh database and that many ``shoal worker`` processes
 (one slot each, 0.1 s idle poll), then enqueues all tasks in one transaction
-and measures from its commit to the last task's end. It also measures the
+and measures from its commit to the last task's end. The same is repeated with
+100 tasks whose five steps each wait 50 ms (``BENCH_SLEEP_MS``), standing for
+real steps that wait on SSH or a cloud API. It also measures the
 claim latency two ways: the time of one claim transaction while 1,000 tasks
 are queued, and the pickup delay of a task enqueued into idle workers
 (creation to first step start). Figures go to docs/benchmarks.md.
@@ -34,18 +36,30 @@ from shoal.tasks.registry import REGISTRY, StepContext
 from shoal.tasks.worker import Worker, WorkerSettings
 
 TASK_TYPE = "bench-Noop5"
+SLEEP_TYPE = "bench-Sleep5"
 STEPS = [f"benchNoop{i}" for i in range(1, 6)]
+SLEEP_STEPS = [f"benchSleep{i}" for i in range(1, 6)]
 REPO = Path(__file__).resolve().parents[1]
 POLL = 0.1
+SLEEP_MS = int(os.environ.get("BENCH_SLEEP_MS", "50"))
+SLEEP_TASKS = int(os.environ.get("BENCH_SLEEP_TASKS", "100"))
 
 
 async def _noop(ctx: StepContext) -> None:
     return None
 
 
+async def _sleep(ctx: StepContext) -> None:
+    """Stands for a step that waits on something remote (an SSH command, a cloud API)."""
+    await asyncio.sleep(float(ctx.params.get("sleep", 0.02)))
+
+
 for _name in STEPS:
     REGISTRY.step(_name, title_en=f"No-op {_name[-1]}", title_zh=f"空步骤 {_name[-1]}")(_noop)
+for _name in SLEEP_STEPS:
+    REGISTRY.step(_name, title_en=f"Wait {_name[-1]}", title_zh=f"等待 {_name[-1]}")(_sleep)
 REGISTRY.task_type(TASK_TYPE, title_en="Benchmark no-op", title_zh="基准测试空任务", steps=STEPS)
+REGISTRY.task_type(SLEEP_TYPE, title_en="Benchmark wait", title_zh="基准测试等待任务", steps=SLEEP_STEPS)
 
 
 def _start_workers(url: str, count: int, data_dir: Path) -> list[subprocess.Popen[str]]:
@@ -71,10 +85,11 @@ def _stop_workers(procs: list[subprocess.Popen[str]]) -> None:
         proc.wait(timeout=30)
 
 
-async def _enqueue(db: Database, count: int) -> datetime:
+async def _enqueue(db: Database, count: int, task_type: str = TASK_TYPE,
+                   params: dict[str, float] | None = None) -> datetime:
     async with db.session() as session:
         for _ in range(count):
-            await service.create_task(session, TASK_TYPE, project_code="bench", creator="bench")
+            await service.create_task(session, task_type, project_code="bench", creator="bench", params=params)
     return utcnow()
 
 
@@ -109,12 +124,13 @@ async def _count(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(Task)) or 0)
 
 
-async def _throughput(url: str, workers: int, tasks: int, data_dir: Path, latency_samples: int) -> dict[str, float]:
+async def _throughput(url: str, workers: int, tasks: int, data_dir: Path, latency_samples: int,
+                      task_type: str = TASK_TYPE, params: dict[str, float] | None = None) -> dict[str, float]:
     await upgrade_async(url)
     db = Database(url)
     procs = await asyncio.to_thread(_start_workers, url, workers, data_dir)
     try:
-        committed = await _enqueue(db, tasks)
+        committed = await _enqueue(db, tasks, task_type, params)
         last = await _wait_all_done(db, tasks)
         elapsed = (last - committed).total_seconds()
         result = {"elapsed": elapsed, "tasks_per_s": tasks / elapsed, "steps_per_s": tasks * len(STEPS) / elapsed}
@@ -154,6 +170,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
             one = asyncio.run(_throughput(server.create_database(), 1, tasks, Path(tmp), 0))
             four = asyncio.run(_throughput(server.create_database(), 4, tasks, Path(tmp), 40))
+            sleepy = {"sleep": SLEEP_MS / 1000}
+            slow_one = asyncio.run(_throughput(server.create_database(), 1, SLEEP_TASKS, Path(tmp), 0,
+                                               SLEEP_TYPE, sleepy))
+            slow_four = asyncio.run(_throughput(server.create_database(), 4, SLEEP_TASKS, Path(tmp), 0,
+                                                SLEEP_TYPE, sleepy))
         claims = asyncio.run(_claim_latency(server.create_database(), tasks, min(300, tasks)))
     finally:
         server.stop()
@@ -162,6 +183,11 @@ def main() -> None:
     for count, r in ((1, one), (4, four)):
         print(f"{count:>8} {r['elapsed']:>9.2f} {r['tasks_per_s']:>9.1f} {r['steps_per_s']:>9.1f}")
     print(f"ratio 4 workers / 1 worker: {four['tasks_per_s'] / one['tasks_per_s']:.2f}x")
+    print(f"\n{SLEEP_TASKS} tasks x {len(SLEEP_STEPS)} steps that each wait {SLEEP_MS} ms (I/O-bound, like real steps)")
+    print(f"{'workers':>8} {'seconds':>9} {'tasks/s':>9} {'steps/s':>9}")
+    for count, r in ((1, slow_one), (4, slow_four)):
+        print(f"{count:>8} {r['elapsed']:>9.2f} {r['tasks_per_s']:>9.1f} {r['steps_per_s']:>9.1f}")
+    print(f"ratio 4 workers / 1 worker: {slow_four['tasks_per_s'] / slow_one['tasks_per_s']:.2f}x\n")
     ms = sorted(c * 1000 for c in claims)
     print(f"claim transaction with {tasks} queued: p50 {statistics.median(ms):.2f} ms, "
           f"p95 {ms[int(len(ms) * 0.95)]:.2f} ms, max {ms[-1]:.2f} ms ({len(ms)} claims)")
