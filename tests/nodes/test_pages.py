@@ -17,6 +17,8 @@ async def test_node_tab(ctx: AppContext, people: dict[str, dict[str, str]], clus
     base = f"/projects/alpha/clusters/{cluster}/nodes"
     async with browser(ctx) as mona:
         csrf = await login(mona, "mona", "password-123")
+        cluster_page = await mona.get(f"/projects/alpha/clusters/{cluster}")
+        assert f'href="{base}" data-testid="manage-nodes"' in cluster_page.text
         page = await mona.get(base)
         assert page.status_code == 200, page.text
         assert 'data-testid="node-table"' in page.text and f'value="{W1}"' in page.text
