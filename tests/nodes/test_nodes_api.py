@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 
 from kubesim.runner import Simulator
+from shoal.clusters.models import ClusterNode
+from shoal.context import AppContext
+from shoal.store.types import utcnow
 from shoal.tasks.worker import Worker
 from tests.nodes.conftest import Kubectl, node_table
 
@@ -41,10 +44,15 @@ async def audit_actions(client: httpx.AsyncClient, headers: dict[str, str]) -> l
 
 
 async def test_list_search_filter_sort_page(client: httpx.AsyncClient, people: dict[str, dict[str, str]],
-                                            cluster: str) -> None:
+                                            cluster: str, ctx: AppContext) -> None:
     vera = people["vera"]
-    page = await nodes(client, vera, cluster)
-    assert page["total"] == 4 and page["synced_at"]
+    async with ctx.db.session() as session:  # a node being added (R15) is not in the cluster yet
+        session.add(ClusterNode(cluster_id=cluster, name="new-node", status="INITIALIZATION", synced_at=utcnow()))
+    page = await nodes(client, vera, cluster, refresh="true")
+    assert page["total"] == 5 and page["synced_at"]
+    assert [n["name"] for n in (await nodes(client, vera, cluster, status="INITIALIZATION"))["items"]] == ["new-node"]
+    page = await nodes(client, vera, cluster, status=["RUNNING", "REMOVABLE"])
+    assert page["total"] == 4
     first = page["items"][0]
     assert first["name"] == "kubesim-control-plane" and first["roles"] == ["control-plane"]
     assert first["status"] == "RUNNING" and first["kube_status"] == "Ready"
@@ -53,15 +61,15 @@ async def test_list_search_filter_sort_page(client: httpx.AsyncClient, people: d
     assert first["pods_used"] >= 1 and first["internal_ip"] == "172.18.0.2"
     assert [n["name"] for n in (await nodes(client, vera, cluster, search="worker-2"))["items"]] == [W2]
     assert [n["name"] for n in (await nodes(client, vera, cluster, search="172.18.0.3"))["items"]] == [W1]
-    assert (await nodes(client, vera, cluster, role="node"))["total"] == 3
+    assert (await nodes(client, vera, cluster, role="node"))["total"] == 4  # three workers and new-node
     assert (await nodes(client, vera, cluster, role="control-plane"))["total"] == 1
     assert (await nodes(client, vera, cluster, label="node-role.kubernetes.io/control-plane"))["total"] == 1
     assert (await nodes(client, vera, cluster, label=f"kubernetes.io/hostname={W3}"))["total"] == 1
     assert (await nodes(client, vera, cluster, label="kubernetes.io/hostname=nope"))["total"] == 0
-    paged = await nodes(client, vera, cluster, sort="-name", limit=2, offset=1)
-    assert [n["name"] for n in paged["items"]] == [W2, W1] and paged["total"] == 4
+    paged = await nodes(client, vera, cluster, sort="-name", limit=2, offset=2)
+    assert [n["name"] for n in paged["items"]] == [W2, W1] and paged["total"] == 5
     everywhere = await client.get("/api/v1/nodes", headers=vera)
-    assert everywhere.json()["total"] == 4
+    assert everywhere.json()["total"] == 5
     assert (await client.get("/api/v1/nodes", headers=people["eve"])).json()["total"] == 0
     r = await client.get("/api/v1/nodes", params={"cluster": cluster, "sort": "colour"},
                          headers={**vera, "Accept-Language": "en"})
@@ -284,6 +292,9 @@ async def test_drain_evicts_controller_pods_skips_daemonsets_refuses_bare_pods(
     task = r.json()["task"]
     assert task["task_type"] == "shoal-DrainNodes" and [s["name"] for s in task["steps"]] == [
         "cordonNodesTask", "evictPodsTask", "waitPodsGoneTask"]
+    again = await client.post(url + "/drain", json={"nodes": [W1, W2], "force": True, "delete_emptydir_data": True},
+                              headers=mona)
+    assert again.status_code == 409 and f"already running (task {task['id']})" in again.json()["message"]
     await worker.drain([task["id"]], within=60)
     r = await client.get(f"/api/v1/tasks/{task['id']}", headers=people["vera"])
     assert r.json()["status"] == "SUCCESS", r.json()

@@ -867,3 +867,10 @@ MESSAGES.update({
     "ui.flash.node_taints": ("Taints changed on {names}.", "已修改 {names} 的污点。"),
     "ui.flash.node_removed": ("Node {name} removed from the cluster.", "节点 {name} 已从集群移除。"),
 })
+
+MESSAGES.update({
+    "error.node_drain_running": ("A drain of {nodes} is already running (task {task}).",
+                                 "节点 {nodes} 已有进行中的驱逐任务（任务 {task}）。"),
+    "hint.node_drain_running": ("Follow that task, or cancel it before starting another.",
+                                "请查看该任务，或先取消它再重新发起。"),
+})

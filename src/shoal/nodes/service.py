@@ -40,7 +40,7 @@ from shoal.nodes import drain as _drain
 from shoal.nodes.sync import NodeStatus, kube_status, pod_requests, sync_cluster, sync_nodes
 from shoal.nodes.validation import EFFECTS, LabelChange, TaintChange
 from shoal.store.types import utcnow
-from shoal.tasks.models import Task
+from shoal.tasks.models import Task, TaskStatus
 from shoal.tasks.service import create_task
 
 __all__ = [
@@ -315,6 +315,18 @@ async def drain_preview(session: AsyncSession, actor: Principal, secrets: Secret
             raise NotFound("error.node_not_found", cluster=cluster.id, name=", ".join(names)) from e
 
 
+async def _draining(session: AsyncSession, cluster_id: str, names: list[str]) -> tuple[str, list[str]] | None:
+    """An unfinished drain task of this cluster touching any of ``names``: its id and those nodes."""
+    rows = await session.scalars(select(Task).where(
+        Task.cluster_id == cluster_id, Task.task_type == _drain.DRAIN_TASK,
+        Task.status.in_([TaskStatus.INITIALIZING.value, TaskStatus.RUNNING.value])))
+    for task in rows.all():
+        overlap = sorted(set(names) & {str(n) for n in (task.params or {}).get("nodes") or []})
+        if overlap:
+            return task.id, overlap
+    return None
+
+
 async def start_drain(session: AsyncSession, actor: Principal, secrets: SecretBox, cluster_id: str,
                       names: list[str], *, force: bool = False, delete_emptydir_data: bool = False,
                       timeout_seconds: float | None = None, grace_period: int | None = None,
@@ -328,6 +340,10 @@ async def start_drain(session: AsyncSession, actor: Principal, secrets: SecretBo
         raise Invalid("error.node_grace_period", field="grace_period")
     plans = await drain_preview(session, actor, secrets, cluster_id, names, force=force,
                                 delete_emptydir_data=delete_emptydir_data, settings=settings)
+    busy = await _draining(session, cluster_id, [np.node for np in plans])
+    if busy:
+        raise Conflict("error.node_drain_running", hint="hint.node_drain_running", nodes=", ".join(busy[1]),
+                       task=busy[0])
     blocking = [p for np in plans for p in np.of("refuse")]
     if blocking:
         raise Conflict("error.node_drain_blocked", hint="hint.node_drain_blocked", count=len(blocking),

@@ -13,6 +13,10 @@ REMOVABLE (cordoned: may be drained and removed), NOTREADY (Ready=False),
 UNKNOWN (Ready=Unknown or no report), and the operation statuses DELETING,
 REMOVE-FAILURE and REMOVED set by ``nodes.service.remove``. A REMOVED record
 stays (it says who removed the node and when) until the node comes back.
+Records Shoal keeps for nodes that are not (or no longer) in the cluster —
+REMOVED, and INITIALIZATION / ADD-FAILURE for nodes being added to clusters
+built on own hosts (R15) — survive a sync; every other record of a node the
+cluster no longer has is dropped.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from shoal.kube import JSON, KubeClient, parse_cpu, parse_quantity
 from shoal.kube import nodes as kn
 from shoal.store.types import utcnow
 
-__all__ = ["NodeStatus", "kube_status", "node_columns", "pod_columns", "sync_cluster", "sync_nodes"]
+__all__ = ["KEPT", "NodeStatus", "kube_status", "node_columns", "pod_columns", "sync_cluster", "sync_nodes"]
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
 
 
 class NodeStatus(StrEnum):
+    INITIALIZATION = "INITIALIZATION"
+    ADD_FAILURE = "ADD-FAILURE"
     RUNNING = "RUNNING"
     REMOVABLE = "REMOVABLE"
     NOTREADY = "NOTREADY"
@@ -45,6 +51,10 @@ class NodeStatus(StrEnum):
     DELETING = "DELETING"
     REMOVE_FAILURE = "REMOVE-FAILURE"
     REMOVED = "REMOVED"
+
+
+#: Records a sync keeps although the cluster has no such Node (see the module docstring).
+KEPT = (NodeStatus.REMOVED.value, NodeStatus.INITIALIZATION.value, NodeStatus.ADD_FAILURE.value)
 
 
 def _ready_condition(node: JSON) -> str:
@@ -182,7 +192,7 @@ async def sync_cluster(session: AsyncSession, cluster: Cluster, kube: KubeClient
     await _upsert(session, rows)
     await session.execute(delete(ClusterNode).where(
         ClusterNode.cluster_id == cluster.id, ClusterNode.synced_at < now,
-        ClusterNode.status != NodeStatus.REMOVED.value).execution_options(synchronize_session=False))
+        ClusterNode.status.not_in(KEPT)).execution_options(synchronize_session=False))
     await _count(session, cluster)
     return len(rows)
 
