@@ -98,7 +98,7 @@ async def _wait_all_done(db: Database, count: int) -> datetime:
         async with db.session() as session:
             done = await session.scalar(select(func.count()).select_from(Task).where(Task.status == "SUCCESS"))
             if done == count:
-                last = await session.scalar(select(func.max(Task.finished_at)))
+                last: datetime | None = await session.scalar(select(func.max(Task.finished_at)))
                 assert last is not None
                 return last
         await asyncio.sleep(0.05)

@@ -120,7 +120,7 @@ async def get_task(session: AsyncSession, actor: Principal, task_id: str) -> Tas
     return task
 
 
-def _scoped(actor: Principal, flt: TaskFilter) -> Select[tuple[Task]]:
+def _scoped(actor: Principal, flt: TaskFilter) -> Select[Task]:
     stmt = select(Task)
     codes = visible_project_codes(actor)
     if flt.project_code:

@@ -402,8 +402,9 @@ class Worker:
                     ending = await self._record(session, view, done, logs)
                     if ending is not None:
                         await self._flush_logs(session, view.id, logs)
-                        if ending[0] is not None:
-                            await self._finish(session, await self._fence(session, claim), *ending)
+                        final, message = ending
+                        if final is not None:
+                            await self._finish(session, await self._fence(session, claim), final, message)
                         return
                 begun = await self._begin_next(session, claim, view, fenced, logs)
                 await self._flush_logs(session, view.id, logs)
