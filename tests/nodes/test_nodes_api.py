@@ -7,10 +7,12 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from kubesim.runner import Simulator
 from shoal.clusters.models import ClusterNode
 from shoal.context import AppContext
+from shoal.kube import nodes as kube_nodes
 from shoal.store.types import utcnow
 from shoal.tasks.worker import Worker
 from tests.nodes.conftest import Kubectl, node_table
@@ -355,3 +357,28 @@ async def test_drain_waits_for_the_budget_and_succeeds_once_it_allows(
     body = (await client.get(f"/api/v1/tasks/{task}", headers=mona)).json()
     assert body["status"] == "SUCCESS", body
     assert "db-" not in kubectl("get", "pods", "--field-selector", f"spec.nodeName={W2}", "-o", "name")
+
+
+async def test_drain_waits_until_evicted_pods_are_gone(
+        client: httpx.AsyncClient, people: dict[str, dict[str, str]], cluster: str, sim: Simulator, worker: Worker,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubesim deletes an evicted pod at once; here eviction is accepted but the pod lingers (as while it
+    terminates for its grace period) and goes a second later, so the drain must wait for it."""
+    mona = people["mona"]
+    vc = sim.cluster()
+    vc.create("deployments", _deployment("slow", W3, 1), "default", group="apps")
+    accepted: list[str] = []
+
+    async def accept_only(kube: Any, pod: dict[str, Any], *, grace_seconds: int | None = None) -> bool:
+        accepted.append(pod["metadata"]["name"])
+        asyncio.get_running_loop().call_later(1.0, vc.delete, "pods", pod["metadata"]["name"], "default")
+        return True
+
+    monkeypatch.setattr(kube_nodes, "evict_pod", accept_only)
+    r = await client.post(N.format(id=cluster) + "/drain", json={"nodes": [W3], "timeout_seconds": 30}, headers=mona)
+    task = r.json()["task"]["id"]
+    await worker.drain([task], within=60)
+    body = (await client.get(f"/api/v1/tasks/{task}", headers=mona)).json()
+    assert body["status"] == "SUCCESS", body
+    logs = await _task_logs(client, mona, task)
+    assert "waiting for 1 pods to terminate" in logs and f"default/{accepted[0]}: gone" in logs
