@@ -16,7 +16,7 @@ from shoal.api.middleware import RequestMetricsMiddleware
 from shoal.api.routes import audit, auth, businesses, clusters, kubeconfigs, ops, projects, requests, tasks, users
 from shoal.api.routes import nodes as node_routes
 from shoal.context import AppContext
-from shoal.gateway.proxy import build_gateway
+from shoal.gateway.proxy import GatewayDispatch, build_gateway
 
 __all__ = ["create_app"]
 
@@ -47,10 +47,10 @@ def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router)
     app.state.gateway = build_gateway(ctx)
-    app.mount("/clusters", app.state.gateway)  # the kube API gateway (plain ASGI, streams both ways)
     if with_web:
         from shoal.web import pages
 
         pages.install(app)
+    app.add_middleware(GatewayDispatch, gateway=app.state.gateway)  # /clusters/{id}/…: the kube API gateway
     app.add_middleware(RequestMetricsMiddleware)
     return app

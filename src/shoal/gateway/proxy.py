@@ -56,7 +56,7 @@ from shoal.gateway.status import status_body
 from shoal.iam.authz import Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool, UpstreamRefused
 
-__all__ = ["Gateway", "build_gateway", "impersonation_headers"]
+__all__ = ["Gateway", "GatewayDispatch", "build_gateway", "impersonation_headers"]
 
 log = logging.getLogger("shoal.gateway")
 
@@ -297,13 +297,13 @@ class Gateway:
             await send({"type": "http.response.body", "body": refusal})
             return
         try:
-            outcome.status = response.status_code
-            kept = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in _DROP_RESPONSE]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": kept})
+            outcome.status = response.status
+            kept = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _DROP_RESPONSE]
+            await send({"type": "http.response.start", "status": response.status, "headers": kept})
             if info.long_running and body is None:
-                await _first(_pump(response.stream, send), _disconnected(receive))
+                await _first(_pump(response.chunks(), send), _disconnected(receive))
             else:
-                await _pump(response.stream, send)
+                await _pump(response.chunks(), send)
         except Exception as e:  # the cluster or the client went away mid-stream: nothing more can be said
             log.info("stream to %s ended early: %s", cluster.id, type(e).__name__)
             outcome.code = "stream_interrupted"
@@ -398,7 +398,7 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-async def _pump(stream: Any, send: Send) -> None:
+async def _pump(stream: AsyncIterator[bytes], send: Send) -> None:
     async for chunk in stream:
         if chunk:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -431,3 +431,31 @@ def build_gateway(ctx: AppContext) -> Gateway:
         UpstreamPool(max_connections=settings.max_connections, connect_timeout=settings.connect_timeout),
         GatewayAudit(ctx.db, flush_seconds=settings.audit_flush_seconds, read_share=settings.audit_reads),
         read_timeout=settings.read_timeout)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """What the access log and metrics name gateway requests by (``scope["route"].path``)."""
+
+    path: str = "/clusters/{cluster_id}/{path}"
+
+
+class GatewayDispatch:
+    """Hand ``/clusters/…`` to the gateway before the API's router sees it.
+
+    A plain ASGI middleware (``app.add_middleware(GatewayDispatch, gateway=…)``):
+    matching a request against every API and page route costs about as much as
+    forwarding it does, and gateway requests never match any of them.
+    """
+
+    def __init__(self, app: Any, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.route = _Route()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("/clusters/"):
+            scope["route"] = self.route
+            await self.gateway(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
