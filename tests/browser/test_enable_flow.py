@@ -188,6 +188,13 @@ def test_members_confirm_and_no_access(live_server: LiveServer, chromium: Browse
     _shot(bob, screenshots, "17-not-found-anonymous")
     bob_ctx.close()
 
+    admin.goto(url + "/requests")
+    admin.locator("tr[data-request='2'] input[name=note]").fill("Ask the storefront lead first")
+    admin.get_by_test_id("reject-2").click()
+    expect(admin.locator("#confirm-dialog")).to_contain_text("Reject request #2 of bob?")
+    admin.locator("#confirm-dialog [data-confirm-ok]").click()
+    expect(admin.locator(".flash")).to_contain_text("Request #2 of bob rejected.")
+
     admin.goto(url + "/account/tokens")
     admin.get_by_test_id("new-token").click()
     admin.fill("#tk-name", "ci-pipeline")

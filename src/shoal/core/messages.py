@@ -363,6 +363,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.requests.note_ph": ("Note (optional)", "审批意见（可选）"),
     "ui.requests.approve": ("Approve", "通过"),
     "ui.requests.reject": ("Reject", "拒绝"),
+    "ui.requests.reject_confirm": ("Reject request #{id} of {requester}? They will see your note.",
+                                   "确定拒绝 {requester} 的申请 #{id}？申请人会看到您的审批意见。"),
     "ui.requests.see_mine": ("See my requests", "查看我的申请"),
     "ui.requests.empty_todo": ("Nothing waits for your decision", "没有待您审批的申请"),
     "ui.requests.empty_mine": ("You have not applied for anything", "您还没有提交申请"),

@@ -10,19 +10,20 @@
     if (first) { first.focus(); }
   }
 
-  // A form with data-confirm asks first, in the shared confirmation dialog.
+  // A form (or the submit button pressed) with data-confirm asks first, in the shared confirmation dialog.
   var pending = null;
-  function askConfirm(form, submitter) {
+  function askConfirm(form, submitter, spec) {
     var dlg = document.getElementById("confirm-dialog");
     if (!dlg) { return true; }
-    dlg.querySelector("[data-confirm-title]").textContent = form.dataset.confirmTitle || "";
-    dlg.querySelector("[data-confirm-text]").textContent = form.dataset.confirm;
+    var info = spec.confirmTone === "info";
+    dlg.querySelector("[data-confirm-title]").textContent = spec.confirmTitle || "";
+    dlg.querySelector("[data-confirm-text]").textContent = spec.confirm;
     var ok = dlg.querySelector("[data-confirm-ok]");
-    ok.textContent = form.dataset.confirmOk || ok.dataset.default;
-    ok.classList.toggle("danger", form.dataset.confirmTone !== "info");
-    ok.classList.toggle("solid", form.dataset.confirmTone !== "info");
-    ok.classList.toggle("primary", form.dataset.confirmTone === "info");
-    dlg.querySelector(".confirm-icon").classList.toggle("info", form.dataset.confirmTone === "info");
+    ok.textContent = spec.confirmOk || ok.dataset.default;
+    ok.classList.toggle("danger", !info);
+    ok.classList.toggle("solid", !info);
+    ok.classList.toggle("primary", info);
+    dlg.querySelector(".confirm-icon").classList.toggle("info", info);
     pending = { form: form, submitter: submitter };
     dlg.showModal();
     return false;
@@ -30,10 +31,13 @@
 
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
-    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) { return; }
+    if (!(form instanceof HTMLFormElement)) { return; }
+    var submitter = ev.submitter || null;
+    var spec = submitter && submitter.dataset.confirm ? submitter.dataset : form.dataset;
+    if (!spec.confirm) { return; }
     if (form.dataset.confirmed === "1") { form.dataset.confirmed = ""; return; }
     ev.preventDefault();
-    askConfirm(form, ev.submitter);
+    askConfirm(form, submitter, spec);
   }, true);
 
   document.addEventListener("click", function (ev) {
