@@ -4,7 +4,7 @@ Run with ``python -m bench nodes`` (``BENCH_NODES=1000`` for a quick look). Loop
 in-process kubesim with ``BENCH_NODES`` nodes (no workloads: 5,000 DaemonSet pods would only add pod-list
 time to both sides' equivalents), a Shoal server (uvicorn on 127.0.0.1, SQLite in a temporary directory,
 the cluster imported through the API), and the real kubectl with its own ``HOME``. Figures, median of
-``BENCH_RUNS`` runs each:
+``BENCH_RUNS`` interleaved rounds (a round runs each figure once, the page five times):
 
 * ``kubectl``   ``kubectl get nodes -o json`` against kubesim (all nodes, paged 500 at a time by kubectl);
 * ``refresh``   ``GET /api/v1/nodes?cluster=…&refresh=true&limit=50``: Shoal re-reads every node and pod
@@ -119,9 +119,6 @@ def main() -> None:
                 assert done.stdout.count(b'"kind": "Node"') == NODES
 
             kubectl()  # warm the discovery cache, as a user's second call would be
-            t_kubectl = _median(kubectl, RUNS)
-            print(f"kubectl get nodes -o json: {t_kubectl:.3f}s", flush=True)
-
             start = time.perf_counter()
             server, thread, url, cluster = _setup_shoal(tmp, kubeconfig)
             print(f"Shoal up, cluster {cluster} imported in {time.perf_counter() - start:.1f}s", flush=True)
@@ -135,10 +132,16 @@ def main() -> None:
                         return body
 
                     assert get(refresh="true")["total"] == NODES
-                    t_refresh = _median(lambda: get(refresh="true", limit=50), RUNS)
-                    t_page = _median(lambda: get(limit=50, sort="-cpu", search="worker-4"), max(RUNS, 10))
-                    t_all = _median(lambda: get(limit=5000), RUNS)
                     assert len(get(limit=5000)["items"]) == min(NODES, 5000)  # type: ignore[arg-type]
+                    # Interleaved rounds, so a change in machine load affects every figure alike.
+                    times: dict[str, list[float]] = {"kubectl": [], "refresh": [], "page": [], "all": []}
+                    for _ in range(RUNS):
+                        times["kubectl"].append(_median(kubectl, 1))
+                        times["refresh"].append(_median(lambda: get(refresh="true", limit=50), 1))
+                        times["page"].append(_median(lambda: get(limit=50, sort="-cpu", search="worker-4"), 5))
+                        times["all"].append(_median(lambda: get(limit=5000), 1))
+                    t_kubectl, t_refresh, t_page, t_all = (statistics.median(times[k])
+                                                           for k in ("kubectl", "refresh", "page", "all"))
             finally:
                 server.should_exit = True
                 thread.join(timeout=10)

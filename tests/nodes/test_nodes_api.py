@@ -146,7 +146,8 @@ async def test_labels_and_taints_appear_on_the_node(
 
 
 async def test_invalid_labels_and_taints_refused_before_any_call(
-        client: httpx.AsyncClient, people: dict[str, dict[str, str]], cluster: str, sim: Simulator) -> None:
+        client: httpx.AsyncClient, people: dict[str, dict[str, str]], cluster: str, sim: Simulator,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     mona = {**people["mona"], "Accept-Language": "en"}
     url = N.format(id=cluster)
     sim.cluster().fail_requests(503)  # any call into the cluster would now answer 503
@@ -170,6 +171,12 @@ async def test_invalid_labels_and_taints_refused_before_any_call(
     zh = await client.post(url + "/taints", json={"nodes": [W1], "add": [{"key": "k", "effect": "Bad"}]},
                            headers={**people["mona"], "Accept-Language": "zh-CN"})
     assert "不是有效的效果" in zh.json()["message"]
+    # the records are still listed, saying why they may be old; an explicit refresh fails
+    monkeypatch.setenv("SHOAL_NODE_MAX_AGE", "0.001")
+    page = await nodes(client, mona, cluster)
+    assert page["total"] == 4 and "503" in page["sync_error"]
+    r = await client.get("/api/v1/nodes", params={"cluster": cluster, "refresh": "true"}, headers=mona)
+    assert r.status_code == 503
     sim.cluster().clear_faults()
 
 

@@ -875,4 +875,6 @@ MESSAGES.update({
                                  "节点 {nodes} 已有进行中的驱逐任务（任务 {task}）。"),
     "hint.node_drain_running": ("Follow that task, or cancel it before starting another.",
                                 "请查看该任务，或先取消它再重新发起。"),
+    "ui.node.sync_failed": ("The cluster did not answer: these are the nodes as last synced.",
+                            "集群未响应：以下为上次同步时的节点信息。"),
 })

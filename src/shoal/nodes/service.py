@@ -31,13 +31,13 @@ from shoal.audit import service as audit
 from shoal.clusters.models import Cluster, ClusterNode, ClusterStatus
 from shoal.clusters.service import credential_of, get_cluster
 from shoal.clusters.settings import ClusterSettings
-from shoal.core.errors import Conflict, Invalid, NotFound, ShoalError
+from shoal.core.errors import ClusterUnreachable, Conflict, Invalid, NotFound, ShoalError
 from shoal.core.security import SecretBox
 from shoal.iam.authz import Action, Principal, visible_project_codes
 from shoal.kube import JSON, KubeClient, connect
 from shoal.kube import nodes as kn
 from shoal.nodes import drain as _drain
-from shoal.nodes.sync import NodeStatus, kube_status, pod_requests, sync_cluster, sync_nodes
+from shoal.nodes.sync import NodeStatus, kube_status, pod_requests, recount, sync_cluster, sync_nodes
 from shoal.nodes.validation import EFFECTS, LabelChange, TaintChange
 from shoal.store.types import utcnow
 from shoal.tasks.models import Task, TaskStatus
@@ -96,6 +96,8 @@ class NodePage:
     items: list[ClusterNode]
     total: int
     synced_at: Any = None
+    #: Why the automatic refresh failed (the items are then the last synced records).
+    sync_error: ShoalError | None = None
 
 
 @dataclass
@@ -184,12 +186,21 @@ async def list_nodes(
     """Nodes of one cluster (or of every cluster ``actor`` may view), filtered, sorted and paged in SQL."""
     settings = settings or NodeSettings()
     stmt = select(ClusterNode)
+    sync_error: ShoalError | None = None
     if cluster_id:
         cluster = await get_cluster(session, actor, cluster_id)
         if cluster.status != ClusterStatus.DELETED.value and (
                 refresh_now or await _stale(session, cluster, settings.max_age)):
-            async with _kube(cluster, secrets) as kube:
-                await sync_cluster(session, cluster, kube)
+            try:
+                async with _kube(cluster, secrets) as kube:
+                    await sync_cluster(session, cluster, kube)
+            except ClusterUnreachable as e:
+                # An automatic refresh that fails still shows the records, saying why they may be old.
+                known = await session.scalar(select(ClusterNode.id).where(ClusterNode.cluster_id == cluster.id)
+                                             .limit(1))
+                if refresh_now or known is None:
+                    raise
+                sync_error = e
         stmt = stmt.where(ClusterNode.cluster_id == cluster.id)
     else:
         live = select(Cluster.id).where(Cluster.status != ClusterStatus.DELETED.value)
@@ -202,7 +213,7 @@ async def list_nodes(
     rows = await session.scalars(_ordered(stmt, sort).limit(limit).offset(offset))
     synced = await session.scalar(select(func.min(ClusterNode.synced_at)).where(
         ClusterNode.cluster_id == cluster_id)) if cluster_id else None
-    return NodePage(items=list(rows.all()), total=total, synced_at=synced)
+    return NodePage(items=list(rows.all()), total=total, synced_at=synced, sync_error=sync_error)
 
 
 async def _record(session: AsyncSession, cluster: Cluster, name: str) -> ClusterNode | None:
@@ -504,6 +515,7 @@ async def remove(session: AsyncSession, actor: Principal, secrets: SecretBox, cl
                              + (" (forced)" if force else ""))
     record.synced_at = utcnow()
     await session.flush()
+    await recount(session, cluster)
     await audit.record(session, actor, "node.remove", target_type="cluster", target_id=cluster.id,
                        project_code=cluster.project_code,
                        detail={"node": name, "force": force, "cordoned": cordoned, "ip": record.internal_ip})

@@ -36,7 +36,7 @@ from shoal.kube import JSON, KubeClient, parse_cpu, parse_quantity
 from shoal.kube import nodes as kn
 from shoal.store.types import utcnow
 
-__all__ = ["KEPT", "NodeStatus", "kube_status", "node_columns", "pod_columns", "sync_cluster", "sync_nodes"]
+__all__ = ["KEPT", "NodeStatus", "kube_status", "node_columns", "pod_columns", "recount", "sync_cluster", "sync_nodes"]
 
 ROLE_PREFIX = "node-role.kubernetes.io/"
 
@@ -173,7 +173,8 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]], *, keep_mes
     await session.execute(stmt, rows)
 
 
-async def _count(session: AsyncSession, cluster: Cluster) -> None:
+async def recount(session: AsyncSession, cluster: Cluster) -> None:
+    """Set the cluster's master and node counts from the records (REMOVED ones excluded)."""
     live = ClusterNode.status != NodeStatus.REMOVED.value
     rows = (await session.execute(select(ClusterNode.role, func.count()).where(
         ClusterNode.cluster_id == cluster.id, live).group_by(ClusterNode.role))).all()
@@ -193,7 +194,7 @@ async def sync_cluster(session: AsyncSession, cluster: Cluster, kube: KubeClient
     await session.execute(delete(ClusterNode).where(
         ClusterNode.cluster_id == cluster.id, ClusterNode.synced_at < now,
         ClusterNode.status.not_in(KEPT)).execution_options(synchronize_session=False))
-    await _count(session, cluster)
+    await recount(session, cluster)
     return len(rows)
 
 
@@ -213,4 +214,4 @@ async def sync_nodes(session: AsyncSession, cluster: Cluster, kube: KubeClient, 
             row["status_message"] = message
         rows.append(row)
     await _upsert(session, rows, keep_message=message is None)
-    await _count(session, cluster)
+    await recount(session, cluster)

@@ -19,6 +19,7 @@ from shoal.api.deps import CtxDep, CurrentPrincipal, SessionDep
 from shoal.api.problems import language_of
 from shoal.api.routes.tasks import TaskDetail, task_detail
 from shoal.clusters.models import ClusterNode
+from shoal.core.i18n import translate
 from shoal.nodes import service
 from shoal.nodes.drain import NodePlan, plan_dict
 from shoal.nodes.sync import kube_status
@@ -68,6 +69,7 @@ class NodeList(BaseModel):
     limit: int
     offset: int
     synced_at: datetime | None
+    sync_error: str | None = Field(default=None, description="Why the automatic refresh failed (records shown)")
 
 
 class NodeDetailPublic(BaseModel):
@@ -170,7 +172,7 @@ def plans_public(plans: list[NodePlan], lang: str) -> list[NodePlanPublic]:
 @router.get("/api/v1/nodes", response_model=NodeList,
             summary="Nodes of a cluster (or of every cluster you may view): search, filter, sort, page")
 async def list_nodes(
-    ctx: CtxDep, principal: CurrentPrincipal, session: SessionDep,
+    request: Request, ctx: CtxDep, principal: CurrentPrincipal, session: SessionDep,
     cluster: str | None = Query(default=None, max_length=32, description="A cluster id"),
     search: str = Query(default="", max_length=253, description="Part of the name or internal IP"),
     status: list[str] = Query(default_factory=list, max_length=10, description="RUNNING, REMOVABLE, NOTREADY…"),
@@ -183,8 +185,10 @@ async def list_nodes(
     flt = service.NodeFilter(search=search, statuses=tuple(s.upper() for s in status), role=role, label=label)
     page = await service.list_nodes(session, principal, ctx.secrets, flt, cluster_id=cluster, sort=sort,
                                     limit=limit, offset=offset, refresh_now=refresh)
+    error = page.sync_error
     return NodeList(items=[node_public(n) for n in page.items], total=page.total, limit=limit, offset=offset,
-                    synced_at=page.synced_at)
+                    synced_at=page.synced_at,
+                    sync_error=translate(error.message_key, language_of(request), **error.params) if error else None)
 
 
 @router.get("/api/v1/nodes/batch", response_model=BatchValues,

@@ -23,6 +23,7 @@ from shoal.api.problems import language_of
 from shoal.api.routes.nodes import node_public
 from shoal.clusters import service as clusters
 from shoal.core.errors import NotFound
+from shoal.core.i18n import translate
 from shoal.iam.authz import Action, Principal, can
 from shoal.nodes import service
 from shoal.nodes.drain import plan_dict
@@ -69,13 +70,16 @@ async def _list_page(request: Request, session: AsyncSession, ctx: Any, principa
         session, principal, ctx.secrets, flt, cluster_id=cluster_id, sort=params["sort"] or "name",
         limit=pager.size, offset=pager.offset, refresh_now=refresh), action="node.list", target_type="cluster",
         target_id=cluster_id, project_code=code)
+    sync_error = None
     if isinstance(result, FormError):
         rows, total, synced, error = [], 0, None, error or result
     else:
         rows, total, synced = [node_public(n) for n in result.items], result.total, result.synced_at
+        if result.sync_error is not None:
+            sync_error = translate(result.sync_error.message_key, language_of(request), **result.sync_error.params)
     return render(request, "nodes/list.html", {
         **context, "rows": rows, "pager": Pager(page=page, total=total), "params": params, "synced_at": synced,
-        "statuses": STATUSES, "sorts": SORTS, "error": error,
+        "statuses": STATUSES, "sorts": SORTS, "error": error, "sync_error": sync_error,
         "filtered": any(params[k] for k in ("q", "status", "role", "label")),
     }, status=error.status if error else 200)
 
