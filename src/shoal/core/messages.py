@@ -339,7 +339,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ui.members.since": ("Member since", "加入时间"),
     "ui.members.add_title": ("Add or change a member", "添加或修改成员"),
     "ui.members.role_help": ("Viewer: read. Developer: use clusters. Manager: everything, including members.",
-                             "查看者：只读；开发者：使用集群；管理员：全部权限，包括成员管理。"),
+                             "查看者：只读；开发者：使用集群；项目管理员：全部权限，包括成员管理。"),
     "ui.members.save": ("Save", "保存"),
     "ui.members.remove": ("Remove", "移除"),
     "ui.members.remove_confirm": ("Remove {name} from {project}? They lose access to the project immediately.",
