@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "BusinessSettings", "GatewaySettings", "Settings", "load_settings"]
+__all__ = ["AuthSettings", "BusinessSettings", "ConsoleSettings", "GatewaySettings", "Settings", "load_settings"]
 
 
 class AuthSettings(BaseModel):
@@ -55,6 +55,23 @@ class GatewaySettings(BaseModel):
     impersonate_default: bool = Field(True, description="Impersonate the Shoal user on clusters without a setting.")
 
 
+class ConsoleSettings(BaseModel):
+    """The web console: kubectl in a browser terminal (``SHOAL_CONSOLE__<NAME>``)."""
+
+    idle_timeout: float = Field(1800.0, gt=0, description="Seconds without a keystroke before a session is closed.")
+    hard_limit: float = Field(86400.0, gt=0, description="Seconds a session may last at most, busy or not.")
+    attach_timeout: float = Field(60.0, gt=0, description="Seconds a created session waits for its terminal "
+                                                          "to connect before it is dropped.")
+    recheck_seconds: float = Field(15.0, gt=0, description="Seconds between checks that the user is still active "
+                                                           "and may still view the cluster.")
+    max_sessions: int = Field(10, ge=1, description="Open consoles one user may have on this server at once.")
+    kubectl: str = Field("", description="Path of the kubectl binary; default: next to Shoal's Python, then PATH.")
+    gateway_url: str = Field(
+        "", description="Base URL the console's kubectl uses to reach this server's gateway (HTTPS); default: "
+                        "the listen address over HTTPS when TLS is on, else a loopback TLS relay Shoal starts.")
+    record: bool = Field(False, description="Record whole sessions (output) as asciinema v2 files for admins.")
+
+
 class Settings(BaseSettings):
     """All of Shoal's configuration; each field maps to ``SHOAL_<NAME>``."""
 
@@ -78,6 +95,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("listen")
     @classmethod
