@@ -9,7 +9,10 @@ sees the Shoal user (impersonation), not Shoal's credential.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +23,7 @@ from tests.gateway.conftest import Kubectl, World
 from tests.kubesim.lines import read_until, wait_for_watch
 
 Popen = Callable[..., subprocess.Popen[str]]
+SHOAL = str(Path(sys.executable).parent / "shoal")
 
 MANIFEST = """\
 apiVersion: v1
@@ -143,15 +147,21 @@ def test_other_project_is_refused_everything(kubectl: Kubectl) -> None:
         assert "has no role in project alpha" in out.stderr or "Forbidden" in out.stderr, (args, out.stderr)
 
 
-def test_revoked_token_is_refused(kubectl: Kubectl, world: World, tmp_path: Path) -> None:
-    with world.api("dave") as dave:
-        issued = dave.post(f"/api/v1/clusters/{world.cluster_id}/kubeconfig", json={"expires": "1h"}).json()
-    path = str(tmp_path / "dave-extra.kubeconfig")
-    Path(path).write_text(issued["kubeconfig"])
-    assert kubectl("get", "nodes", kubeconfig=path, user="dave").returncode == 0
-    with world.api("dave") as dave:
-        assert dave.delete(f"/api/v1/gateway/tokens/{issued['token_id']}").status_code == 200
-    out = kubectl("get", "nodes", kubeconfig=path, user="dave", check=False)
+def test_cli_kubeconfig_works_until_revoked(kubectl: Kubectl, world: World, tmp_path: Path) -> None:
+    env = {**os.environ, "SHOAL_URL": world.shoal.url, "SHOAL_TOKEN": world.tokens["dave"],
+           "SSL_CERT_FILE": world.shoal.ca, "SHOAL_CONFIG": str(tmp_path / "none.json"), "SHOAL_LANG": "en"}
+    path = tmp_path / "dave.kubeconfig"
+    made = subprocess.run([SHOAL, "kubeconfig", world.cluster_id, "--expires", "1h", "-o", str(path)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
+    token_id = re.search(r"kubeconfig-revoke (\d+)", made.stdout)
+    assert token_id is not None, made.stdout
+    assert _rows(kubectl("get", "nodes", kubeconfig=str(path), user="dave").stdout)
+    revoked = subprocess.run([SHOAL, "kubeconfig-revoke", token_id.group(1)], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    out = kubectl("get", "nodes", kubeconfig=str(path), user="dave", check=False)
     assert out.returncode != 0
     assert "Unauthorized" in out.stderr or "logged in" in out.stderr, out.stderr
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from shoal.cli import admin, client_cmds, clusters, server_cmds, tasks
+from shoal.cli import admin, client_cmds, clusters, kubeconfig, server_cmds, tasks
 from shoal.cli import nodes as node_cmds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shoal: multi-cluster Kubernetes management.")
@@ -19,6 +19,7 @@ admin.register(app)
 tasks.register(app)
 clusters.register(app)
 node_cmds.register(app)
+kubeconfig.register(app)
 
 
 def main() -> None:
