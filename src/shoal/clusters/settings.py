@@ -24,5 +24,7 @@ class ClusterSettings(BaseSettings):
     health_concurrency: int = Field(64, ge=1, le=4096, description="Probes in flight at once per server.")
     health_max_backoff: float = Field(
         300.0, gt=0, description="Upper bound of the delay between probes of a failing cluster.")
+    health_keep_connections: int = Field(
+        4096, ge=0, description="Clusters whose connection the health loop keeps open between probes.")
     health_batch: int = Field(500, ge=1, le=10000, description="Clusters claimed per database round trip.")
     cert_warn_days: int = Field(30, ge=0, description="Warn when a client certificate expires within this many days.")
