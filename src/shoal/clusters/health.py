@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from shoal.clusters.models import Cluster, ClusterStatus
 from shoal.clusters.settings import ClusterSettings
@@ -47,6 +47,9 @@ __all__ = ["HealthLoop", "ProbeResult", "SweepStats", "run_beside"]
 log = logging.getLogger("shoal.clusters.health")
 
 WATCHED = (ClusterStatus.RUNNING.value, ClusterStatus.CONNECT_FAILURE.value)
+
+
+_TABLE: Table = Cluster.__table__  # type: ignore[assignment]
 
 
 def _watched(column: Any) -> Any:
@@ -222,25 +225,25 @@ class HealthLoop:
             conn = await session.connection()
             if ok_rows:
                 flipped = await conn.execute(
-                    update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("b_id"),
-                                                    Cluster.__table__.c.status == ClusterStatus.CONNECT_FAILURE.value)
+                    update(_TABLE).where(_TABLE.c.id == bindparam("b_id"),
+                                                    _TABLE.c.status == ClusterStatus.CONNECT_FAILURE.value)
                     .values(status=ClusterStatus.RUNNING.value, updated_at=now), ok_rows)
                 stats.flipped += max(flipped.rowcount, 0)
                 await conn.execute(
-                    update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("b_id"),
-                                                    _watched(Cluster.__table__.c.status))
+                    update(_TABLE).where(_TABLE.c.id == bindparam("b_id"),
+                                                    _watched(_TABLE.c.status))
                     .values(health_next_at=bindparam("b_next"), health_checked_at=now, health_failures=0,
                             health_error="", health_failing_since=None, health_latency_ms=bindparam("b_latency"),
                             version=bindparam("b_version")), ok_rows)
             if bad_rows:
                 flipped = await conn.execute(
-                    update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("b_id"),
-                                                    Cluster.__table__.c.status == ClusterStatus.RUNNING.value)
+                    update(_TABLE).where(_TABLE.c.id == bindparam("b_id"),
+                                                    _TABLE.c.status == ClusterStatus.RUNNING.value)
                     .values(status=ClusterStatus.CONNECT_FAILURE.value, updated_at=now), bad_rows)
                 stats.flipped += max(flipped.rowcount, 0)
                 await conn.execute(
-                    update(Cluster.__table__).where(Cluster.__table__.c.id == bindparam("b_id"),
-                                                    _watched(Cluster.__table__.c.status))
+                    update(_TABLE).where(_TABLE.c.id == bindparam("b_id"),
+                                                    _watched(_TABLE.c.status))
                     .values(health_next_at=bindparam("b_next"), health_checked_at=now,
                             health_failures=bindparam("b_failures"), health_error=bindparam("b_error"),
                             health_failing_since=bindparam("b_since"), health_latency_ms=None), bad_rows)

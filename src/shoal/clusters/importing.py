@@ -43,7 +43,7 @@ def is_master(node: JSON) -> bool:
 def _ready(node: JSON) -> bool:
     for condition in (node.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
+            return bool(condition.get("status") == "True")
     return False
 
 

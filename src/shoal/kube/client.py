@@ -87,7 +87,7 @@ def _status_error(response: httpx.Response, server: str) -> ShoalError:
     except ValueError:
         message = response.text
     detail = _short(message or reason or response.reason_phrase)
-    params = {"server": server, "status": code, "detail": detail}
+    params: dict[str, Any] = {"server": server, "status": code, "detail": detail}
     if code == 401:
         return ClusterUnreachable("error.cluster_unauthorized", hint="hint.cluster_credential", **params)
     if code == 403:
