@@ -275,6 +275,16 @@ async def wait_step(ctx: StepContext) -> None:
     pending = list(ctx.state.get("evicted") or [])
     try:
         async with connect(credential, call_timeout=ClusterSettings().request_timeout) as kube:
+            # Pods still terminating on the nodes count too (say, evicted by an earlier attempt of the step).
+            known = {p["uid"] for p in pending}
+            for name in _nodes(ctx):
+                for pod in await kn.list_pods_on(kube, name):
+                    meta = pod.get("metadata") or {}
+                    if meta.get("deletionTimestamp") and meta.get("uid") not in known:
+                        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+                        pending.append({"namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
+                                        "uid": meta.get("uid", ""), "node": name,
+                                        "grace": int(grace if grace is not None else 30)})
             while pending:
                 ctx.check_cancelled()
                 waiting = []
