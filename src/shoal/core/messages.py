@@ -45,7 +45,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.unknown_users": ("These users do not exist: {names}.", "以下用户不存在：{names}。"),
     "hint.create_user_first": ("Create them first with 'shoal user create'.", "请先用 'shoal user create' 创建这些用户。"),
     # -- permissions ------------------------------------------------------------------
-    "error.permission_denied": ("You lack the right '{action}' {target}.", "您没有权限 '{action}' {target}。"),
+    "error.permission_denied": ("You lack the right '{action}' in project '{target}'.",
+                                "您在项目 '{target}' 中没有 '{action}' 权限。"),
+    "error.permission_denied_platform": ("You lack the platform right '{action}' (platform administrators only).",
+                                         "您没有平台权限 '{action}'（仅平台管理员可操作）。"),
     "hint.apply_permission": ("Apply for a role in the project (申请权限); a project manager or an admin approves it.",
                               "请申请项目角色（申请权限），由项目管理员或平台管理员审批。"),
     "error.self_approve": ("You cannot decide your own request.", "不能审批自己提交的申请。"),

@@ -103,7 +103,8 @@ async def revoke_token(session: AsyncSession, actor: Principal, token_id: int) -
     if row is None or row.kind != GATEWAY_KIND:
         raise NotFound("error.token_not_found", id=token_id)
     if row.user_id != actor.user_id and not actor.is_admin:
-        raise PermissionDenied("error.permission_denied", action=Action.USER_MANAGE.value, target="")
+        raise PermissionDenied("error.permission_denied_platform", error_code="error.permission_denied",
+                               action=Action.USER_MANAGE.value)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     await audit.record(session, actor, "gateway.token.revoke", target_type="token", target_id=str(token_id),

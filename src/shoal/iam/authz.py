@@ -122,14 +122,13 @@ def can(principal: Principal | None, action: Action, resource: ProjectScoped | N
 
 def require(principal: Principal | None, action: Action, resource: ProjectScoped | None = None) -> None:
     """Raise :class:`PermissionDenied` naming the missing action unless ``can`` says yes."""
-    if not can(principal, action, resource):
-        target = resource.project_code if resource is not None else ""
-        raise PermissionDenied(
-            "error.permission_denied",
-            hint="hint.apply_permission",
-            action=action.value,
-            target=target,
-        )
+    if can(principal, action, resource):
+        return
+    if resource is None:
+        raise PermissionDenied("error.permission_denied_platform", error_code="error.permission_denied",
+                               action=action.value)
+    raise PermissionDenied("error.permission_denied", hint="hint.apply_permission", action=action.value,
+                           target=resource.project_code)
 
 
 def visible_project_codes(principal: Principal) -> set[str] | None:

@@ -19,7 +19,7 @@ from shoal.projects.service import find_project, grant_role
 from shoal.store.models import BusinessMaintainer, PermissionRequest
 from shoal.store.types import utcnow
 
-__all__ = ["RequestKind", "RequestStatus", "apply", "decide", "list_requests"]
+__all__ = ["RequestKind", "RequestStatus", "apply", "decide", "get_request", "list_requests", "may_decide"]
 
 MIN_REASON = 4
 MAX_REASON = 1000
@@ -98,7 +98,8 @@ async def apply(
     return request
 
 
-def _may_decide(actor: Principal, request: PermissionRequest) -> bool:
+def may_decide(actor: Principal, request: PermissionRequest) -> bool:
+    """Whether ``actor`` may approve or reject ``request`` (pages use it to show the buttons)."""
     if request.kind == RequestKind.BUSINESS.value:
         return can(actor, Action.BUSINESS_MANAGE)
     return can(actor, Action.PROJECT_EDIT, ProjectRef(request.project_code or ""))
@@ -127,7 +128,7 @@ async def list_requests(
 
 async def get_request(session: AsyncSession, actor: Principal, request_id: int) -> PermissionRequest:
     request = await session.get(PermissionRequest, request_id)
-    if request is None or (request.requester != actor.username and not _may_decide(actor, request)):
+    if request is None or (request.requester != actor.username and not may_decide(actor, request)):
         raise NotFound("error.request_not_found", id=request_id)
     return request
 
