@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     tls_ca: str = Field("", description="PEM CA that signed tls_cert, embedded in per-user kubeconfigs.")
     tls_self_signed: bool = Field(
         False, description="Serve HTTPS with a CA and certificate generated into <data_dir>/tls on first start.")
+    event_loop: str = Field("uvloop", description="'uvloop' (faster; when installed) or 'asyncio'.")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)

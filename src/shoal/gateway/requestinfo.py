@@ -85,8 +85,8 @@ class RequestInfo:
 
 
 def _flag(query: dict[str, list[str]], name: str) -> bool:
-    values = query.get(name)
-    return bool(values) and values[0].lower() in ("true", "1")
+    values = query.get(name) or [""]
+    return values[0].lower() in ("true", "1")
 
 
 def parse_request(method: str, path: str, query_string: bytes = b"") -> RequestInfo:
