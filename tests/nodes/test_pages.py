@@ -45,6 +45,8 @@ async def test_node_tab(ctx: AppContext, people: dict[str, dict[str, str]], clus
         assert r.status_code == 303 and r.headers["location"].startswith("/tasks/")
         task_page = await mona.get(r.headers["location"])
         assert task_page.status_code == 200 and "cordonNodesTask" in task_page.text
+        listed = await mona.get(base)
+        assert f'href="{r.headers["location"]}" data-testid="drain-log-{W1}"' in listed.text
 
         r = await mona.post(base + "/labels", data={"csrf_token": csrf, "nodes": [W1], "changes": "tier=web"})
         assert r.status_code == 303, r.text

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.api.deps import CtxDep, SessionDep
@@ -26,10 +27,11 @@ from shoal.core.errors import NotFound
 from shoal.core.i18n import translate
 from shoal.iam.authz import Action, Principal, can
 from shoal.nodes import service
-from shoal.nodes.drain import plan_dict
+from shoal.nodes.drain import DRAIN_TASK, plan_dict
 from shoal.nodes.sync import NodeStatus
 from shoal.nodes.validation import EFFECTS, LabelChange, TaintChange, parse_label_args, parse_taint_args
 from shoal.projects import service as projects
+from shoal.tasks.models import Task
 from shoal.web.areas.projects import tabs_for
 from shoal.web.deps import FormError, PagePrincipal, attempt
 from shoal.web.paging import Pager, page_number
@@ -78,10 +80,22 @@ async def _list_page(request: Request, session: AsyncSession, ctx: Any, principa
         if result.sync_error is not None:
             sync_error = translate(result.sync_error.message_key, language_of(request), **result.sync_error.params)
     return render(request, "nodes/list.html", {
-        **context, "rows": rows, "pager": Pager(page=page, total=total), "params": params, "synced_at": synced,
+        **context, "rows": rows, "drains": await _recent_drains(session, cluster_id),
+        "pager": Pager(page=page, total=total), "params": params, "synced_at": synced,
         "statuses": STATUSES, "sorts": SORTS, "error": error, "sync_error": sync_error,
         "filtered": any(params[k] for k in ("q", "status", "role", "label")),
     }, status=error.status if error else 200)
+
+
+async def _recent_drains(session: AsyncSession, cluster_id: str) -> dict[str, Task]:
+    """The newest drain task of each node among the cluster's last 50 drains (for links to their logs)."""
+    rows = await session.scalars(select(Task).where(Task.cluster_id == cluster_id, Task.task_type == DRAIN_TASK)
+                                 .order_by(Task.created_at.desc()).limit(50))
+    latest: dict[str, Task] = {}
+    for task in rows.all():
+        for name in (task.params or {}).get("nodes") or []:
+            latest.setdefault(str(name), task)
+    return latest
 
 
 def _params(q: str, status: str, role: str, label: str, sort: str) -> dict[str, str]:
