@@ -739,30 +739,6 @@ MESSAGES.update({
                                  "SHOAL_TLS_SELF_SIGNED），或将 SHOAL_PUBLIC_URL 设为 HTTPS 地址。"),
     "ui.flash.kubeconfig_revoked": ("Token #{id} revoked: its kubeconfig no longer works.",
                                     "令牌 #{id} 已吊销：对应的 kubeconfig 已失效。"),
-    "ui.kubeconfig.button": ("kubeconfig", "kubeconfig"),
-    "ui.kubeconfig.title": ("kubeconfig", "kubeconfig"),
-    "ui.kubeconfig.clusters": ("Clusters", "集群"),
-    "ui.kubeconfig.subtitle": ("Reach {cluster} with kubectl through Shoal, as yourself: what you may do follows your "
-                               "project role.", "通过 Shoal 以您本人的身份用 kubectl 访问 {cluster}：权限取决于您的项目角色。"),
-    "ui.kubeconfig.server": ("Server", "服务地址"),
-    "ui.kubeconfig.expires": ("Expires", "有效期"),
-    "ui.kubeconfig.namespace": ("Default namespace", "默认命名空间"),
-    "ui.kubeconfig.download": ("Download kubeconfig", "下载 kubeconfig"),
-    "ui.kubeconfig.cli_hint": ("Or from a terminal:", "或在终端执行："),
-    "ui.kubeconfig.tokens": ("Your kubeconfig tokens for this cluster", "您在该集群的 kubeconfig 令牌"),
-    "ui.kubeconfig.created": ("Created", "创建时间"),
-    "ui.kubeconfig.last_used": ("Last used", "最近使用"),
-    "ui.kubeconfig.revoke": ("Revoke", "吊销"),
-    "ui.kubeconfig.revoked": ("Revoked", "已吊销"),
-    "ui.kubeconfig.expired": ("Expired", "已过期"),
-    "ui.kubeconfig.none": ("You have not downloaded a kubeconfig for this cluster yet.",
-                           "您还没有下载过该集群的 kubeconfig。"),
-    "ui.kubeconfig.plain_http": ("This server speaks plain HTTP: kubectl will not send the token. Serve HTTPS "
-                                 "(SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED) or set SHOAL_PUBLIC_URL to an HTTPS address.",
-                                 "当前服务使用明文 HTTP：kubectl 不会发送令牌。请启用 HTTPS（SHOAL_TLS_CERT 或 "
-                                 "SHOAL_TLS_SELF_SIGNED），或将 SHOAL_PUBLIC_URL 设为 HTTPS 地址。"),
-    "ui.flash.kubeconfig_revoked": ("Token #{id} revoked: its kubeconfig no longer works.",
-                                    "令牌 #{id} 已吊销：对应的 kubeconfig 已失效。"),
 })
 
 # -- node management (R16) ---------------------------------------------------------------
