@@ -68,17 +68,28 @@ async def _seed(ctx: AppContext, kubeconfigs: list[str]) -> None:
             await session.execute(insert(Cluster), rows[start:start + 500])
 
 
-async def _sweep_all(loop: HealthLoop) -> tuple[float, list[SweepStats]]:
+async def _sweep_all(loop: HealthLoop) -> tuple[float, list[SweepStats], tuple[float, float]]:
     started = time.perf_counter()
+    cpu0, sim0 = _cpu_seconds(), _cpu_seconds(SIM_PID)
     batches = []
     while True:
         stats = await loop.sweep()
         if not stats.claimed:
-            return time.perf_counter() - started, batches
+            return (time.perf_counter() - started, batches,
+                    (_cpu_seconds() - cpu0, _cpu_seconds(SIM_PID) - sim0))
         batches.append(stats)
 
 
-def _report(label: str, seconds: float, batches: list[SweepStats]) -> None:
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User+system CPU seconds of a process (this one by default), from /proc."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SIM_PID: int | None = None
+
+
+def _report(label: str, seconds: float, batches: list[SweepStats], cpu: tuple[float, float]) -> None:
     checked = sum(b.claimed for b in batches)
     ok = sum(b.ok for b in batches)
     latencies = sorted(x for b in batches for x in b.latencies_ms)
@@ -87,7 +98,8 @@ def _report(label: str, seconds: float, batches: list[SweepStats]) -> None:
     rss, peak = _rss_mib()
     print(f"{label}: {checked} clusters in {seconds:.2f}s = {checked / seconds:.0f} clusters/s; "
           f"{ok} ok, {checked - ok} failing, {sum(b.flipped for b in batches)} changed status; "
-          f"probe p50 {p50:.1f} ms, p99 {p99:.1f} ms; RSS {rss:.0f} MiB (peak {peak:.0f} MiB)", flush=True)
+          f"probe p50 {p50:.1f} ms, p99 {p99:.1f} ms; RSS {rss:.0f} MiB (peak {peak:.0f} MiB); "
+          f"CPU {cpu[0]:.1f}s Shoal side, {cpu[1]:.1f}s kubesim", flush=True)
 
 
 async def _run(db_url: str, data: Path, kubeconfigs: list[str]) -> None:
@@ -100,12 +112,12 @@ async def _run(db_url: str, data: Path, kubeconfigs: list[str]) -> None:
     loop = HealthLoop(ctx, settings)
     print(f"{CLUSTERS} clusters registered; concurrency {CONCURRENCY}; RSS before the sweep {rss0:.0f} MiB",
           flush=True)
-    seconds, batches = await _sweep_all(loop)
-    _report("first sweep", seconds, batches)
+    seconds, batches, cpu = await _sweep_all(loop)
+    _report("first sweep", seconds, batches, cpu)
     async with ctx.db.session() as session:
         await session.execute(update(Cluster).values(health_next_at=utcnow()))
-    seconds, batches = await _sweep_all(loop)
-    _report("second sweep", seconds, batches)
+    seconds, batches, cpu = await _sweep_all(loop)
+    _report("second sweep", seconds, batches, cpu)
 
     # a tenth of the clusters now point at a closed port (connection refused)
     async with ctx.db.session() as session:
@@ -114,8 +126,8 @@ async def _run(db_url: str, data: Path, kubeconfigs: list[str]) -> None:
         await session.execute(update(Cluster).where(Cluster.id.in_(ids))
                               .values(credential=ctx.secrets.encrypt(dead)))
         await session.execute(update(Cluster).values(health_next_at=utcnow()))
-    seconds, batches = await _sweep_all(loop)
-    _report("with 10% unreachable", seconds, batches)
+    seconds, batches, cpu = await _sweep_all(loop)
+    _report("with 10% unreachable", seconds, batches, cpu)
     async with ctx.db.session() as session:
         failing = await session.scalar(select(func.count()).select_from(Cluster)
                                        .where(Cluster.status == ClusterStatus.CONNECT_FAILURE.value))
@@ -130,6 +142,8 @@ def main() -> None:
         with SubprocessSimulator(base / "kubesim", nodes=1, clusters=CLUSTERS,
                                  extra_args=["--no-workloads"]) as sim:
             print(f"kubesim with {CLUSTERS} clusters ready in {time.perf_counter() - started:.1f}s", flush=True)
+            global SIM_PID
+            SIM_PID = sim.proc.pid if sim.proc else None
             kubeconfigs = [Path(sim.kubeconfig_path("admin", f"cluster-{i}")).read_text()
                            for i in range(1, CLUSTERS + 1)]
             if os.environ.get("BENCH_HEALTH_DB") == "postgresql":
