@@ -23,6 +23,7 @@ __all__ = ["create_app"]
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
                tasks.router, clusters.router, kubeconfigs.router)
 API_ROUTERS += (node_routes.router,)
+API_ROUTERS += (__import__("shoal.api.routes.console", fromlist=["router"]).router,)  # web console (R20)
 
 
 def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:
