@@ -162,6 +162,7 @@ def main() -> None:
     from tests.support.postgres import PostgresServer
 
     tasks = int(os.environ.get("BENCH_TASKS", "1000"))
+    load_before = os.getloadavg()[0]
     base = Path(tempfile.mkdtemp(prefix="shoal-bench-pg-"))
     os.chmod(base, 0o755)
     server = PostgresServer(base)
@@ -178,6 +179,8 @@ def main() -> None:
         claims = asyncio.run(_claim_latency(server.create_database(), tasks, min(300, tasks)))
     finally:
         server.stop()
+    print(f"machine: {os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after (figures fall as the load rises: the engine is CPU-bound)")
     print(f"{tasks} tasks x {len(STEPS)} no-op steps on PostgreSQL 15, one slot per worker process")
     print(f"{'workers':>8} {'seconds':>9} {'tasks/s':>9} {'steps/s':>9}")
     for count, r in ((1, one), (4, four)):
