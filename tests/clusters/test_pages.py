@@ -72,3 +72,21 @@ async def test_outsider_sees_no_cluster_pages(ctx: AppContext, people: dict[str,
         vera = User(web, await login(web, "vera", "password-123"))
         assert (await vera.get("/projects/alpha/clusters")).status_code == 200
         assert (await vera.get("/projects/alpha/clusters/import")).status_code == 403
+
+
+async def test_replace_the_kubeconfig_on_the_cluster_page(admin: User, shared_sim: Simulator, worker: Worker) -> None:
+    r = await admin.submit("/projects/alpha/clusters/import", {
+        "name": "sim", "environment": "prod", "kubeconfig": shared_sim.kubeconfig("admin")})
+    assert r.status_code == 303, r.text
+    await worker.drain(within=60)
+    page = await admin.get("/projects/alpha/clusters/BCS-K8S-40000")
+    assert 'data-testid="credential-form"' in page.text
+    with Simulator(nodes=1, seed_workloads=False) as other:
+        refused = await admin.submit("/projects/alpha/clusters/BCS-K8S-40000/credential",
+                                     {"kubeconfig": other.kubeconfig("admin")})
+    assert refused.status_code == 422 and "for another cluster" in refused.text
+    done = await admin.submit("/projects/alpha/clusters/BCS-K8S-40000/credential",
+                              {"kubeconfig": shared_sim.kubeconfig("admin-cert")})
+    assert done.status_code == 303
+    shown = await admin.get(done.headers["location"])
+    assert "was replaced" in shown.text

@@ -677,6 +677,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cluster.role.node": ("node", "节点"),
     "cluster.no_nodes": ("No nodes synced yet.", "尚未同步节点。"),
     "cluster.delete": ("Delete from Shoal", "从平台删除"),
+    "cluster.replace_credential": ("Replace kubeconfig", "更新 kubeconfig"),
+    "cluster.replace_credential_help": ("Paste a cluster-admin kubeconfig of this same cluster (same kube-system UID); it is checked before it replaces the stored one.",
+                                        "粘贴本集群（kube-system UID 相同）的 cluster-admin kubeconfig；校验通过后才会替换已保存的凭证。"),
+    "ui.flash.cluster_credential": ("The kubeconfig of {id} was replaced.", "集群 {id} 的 kubeconfig 已更新。"),
+    "ui.flash.cluster_imported": ("Import of {id} started: task {task}.", "集群 {id} 导入已开始：任务 {task}。"),
+    "ui.flash.cluster_deleted": ("Shoal forgot cluster {id}: its credential, nodes and records here are removed. Nothing inside the cluster was changed — its workloads, namespaces and the account of the kubeconfig remain.",
+                                 "平台已删除集群 {id}：平台保存的凭证、节点与记录均已清除。集群内未做任何改动——工作负载、命名空间以及 kubeconfig 对应的账号仍然保留。"),
     "cluster.delete_confirm": ("Type {id} to delete the cluster from Shoal. Nothing inside the cluster changes.",
                                "输入 {id} 以从平台删除该集群，集群内不会有任何改动。"),
 }

@@ -118,7 +118,7 @@ async def import_cluster(
                 "kubeconfig": kubeconfig}
         return await _import_page(request, session, principal, code, form=form, error=outcome)
     await session.commit()
-    return redirect(f"/projects/{code}/clusters/{outcome.id}", flash_key="cluster.import.started", id=outcome.id,
+    return redirect(f"/projects/{code}/clusters/{outcome.id}", flash_key="ui.flash.cluster_imported", id=outcome.id,
                     task=outcome.import_task_id or "")
 
 
@@ -169,4 +169,19 @@ async def delete_cluster(request: Request, code: CodePath, cluster_id: ClusterId
     if isinstance(outcome, FormError):
         return await _cluster_page(request, session, ctx, principal, code, cluster_id, error=outcome)
     await session.commit()
-    return redirect(f"/projects/{code}/clusters", flash_key="cluster.deleted_note", level="info", id=cluster_id)
+    return redirect(f"/projects/{code}/clusters", flash_key="ui.flash.cluster_deleted", level="info", id=cluster_id)
+
+
+@router.post("/projects/{code}/clusters/{cluster_id}/credential")
+async def rotate_credential(request: Request, code: CodePath, cluster_id: ClusterIdPath, principal: PagePrincipal,
+                            session: SessionDep, ctx: CtxDep,
+                            kubeconfig: Annotated[str, Form(max_length=1_000_000)] = "") -> Response:
+    """Replace the kubeconfig with one for the same cluster (the check runs again, same kube-system UID)."""
+    outcome = await attempt(request, session, principal, service.rotate_credential(
+        session, principal, ctx.secrets, cluster_id, kubeconfig, cluster_settings(request)),
+        action="cluster.credential.rotate", target_type="cluster", target_id=cluster_id, project_code=code)
+    if isinstance(outcome, FormError):
+        return await _cluster_page(request, session, ctx, principal, code, cluster_id, error=outcome)
+    await session.commit()
+    return redirect(f"/projects/{code}/clusters/{cluster_id}", flash_key="ui.flash.cluster_credential",
+                    id=cluster_id)
