@@ -143,7 +143,7 @@ ROUTES = [
     ("POST", "/api/v1/tasks/{id}/cancel", None),
 ]
 # Read by tests/integration/test_route_permissions.py: these routes' refusals are tested here.
-PERMISSION_ROUTES = {(method, path.replace("{id}", "{task_id}")) for method, path, _ in ROUTES}
+PERMISSION_ROUTES = {(method, path.partition("?")[0].replace("{id}", "{task_id}")) for method, path, _ in ROUTES}
 
 
 async def test_every_route_refuses_outsiders_and_anonymous(
