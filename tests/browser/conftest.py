@@ -3,16 +3,25 @@
 The server runs as a subprocess exactly as an operator starts it (``shoal server``
 with ``SHOAL_*`` variables) on an empty data directory, so the browser tests
 cover start-up, migrations and the first admin as well as the pages.
+
+Starting a server costs seconds (more on a loaded machine), so browser tests share
+one: ``shared_server`` is started once for the whole ``tests/browser`` package and
+stopped after its last test. Tests on it must not assume an empty server: each
+creates its own uniquely named users, projects and businesses (:func:`unique`)
+and finds what it made by name, never by count or id. ``live_server`` (one per
+module) remains for a test that needs a server of its own.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +53,18 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("shoal-live")
+def unique(prefix: str) -> str:
+    """A name no other test on the shared server uses: ``prefix`` plus six hex digits (valid user/project code)."""
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+def unique_business_id() -> int:
+    """A business id unlikely to clash with another test's on the shared server (fixed ids stay below 10^6)."""
+    return 10**6 + secrets.randbelow(10**9)
+
+
+@contextmanager
+def _run_server(data_dir: Path) -> Iterator[LiveServer]:
     port = _free_port()
     log = data_dir / "server.log"
     env = {**os.environ, "SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{port}",
@@ -79,8 +97,23 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             proc.wait()
 
 
+@pytest.fixture(scope="package")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for every browser test (package scope: stopped once the browser tests are done)."""
+    with _run_server(tmp_path_factory.mktemp("shoal-shared")) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of this module's own, on an empty data directory."""
+    with _run_server(tmp_path_factory.mktemp("shoal-live")) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
+    """One headless Chromium for the browser tests; each test opens its own contexts (cookies, locale)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
     with sync_playwright() as p:

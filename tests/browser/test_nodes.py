@@ -66,9 +66,9 @@ def _kubectl_status(sim: Simulator, home: Path) -> dict[str, str]:
     return {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()}
 
 
-def test_cordon_two_nodes_in_a_batch(live_server: LiveServer, chromium: Browser, sim: Simulator, screenshots: Path,
+def test_cordon_two_nodes_in_a_batch(shared_server: LiveServer, chromium: Browser, sim: Simulator, screenshots: Path,
                                      tmp_path: Path) -> None:
-    url = live_server.url
+    url = shared_server.url
     cluster = _import(url, sim)
     context = chromium.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
     context.set_default_timeout(15_000)
