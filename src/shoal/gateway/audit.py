@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 
 from shoal.store.db import Database
 from shoal.store.models import AuditEntry
@@ -31,6 +31,7 @@ from shoal.store.types import utcnow
 __all__ = ["GatewayAudit"]
 
 log = logging.getLogger("shoal.gateway.audit")
+_TABLE: Table = AuditEntry.__table__  # type: ignore[assignment]
 #: Entries held before the oldest are dropped (with a logged count) when the database cannot keep up.
 _MAX_BUFFER = 100_000
 
@@ -78,8 +79,9 @@ class GatewayAudit:
         if not rows:
             return 0
         try:
-            async with self.db.session() as session:
-                await session.execute(insert(AuditEntry), rows)
+            # A Core executemany on the table: the ORM's bulk insert costs ~10x more per row here.
+            async with self.db.engine.begin() as connection:
+                await connection.execute(_TABLE.insert(), rows)
         except BaseException:
             self._buffer[:0] = rows
             raise
