@@ -29,7 +29,7 @@ from shoal.core.errors import ShoalError
 from shoal.core.i18n import translate
 from shoal.iam.accounts import load_principal, resolve_token
 from shoal.iam.authz import Principal
-from shoal.web import kubeconfig_pages, nav
+from shoal.web import console_pages, kubeconfig_pages, nav
 from shoal.web.areas import account, admin, audit, auth, clusters, projects, requests, tasks
 from shoal.web.areas import nodes as node_pages
 from shoal.web.deps import LoginRequired, return_path
@@ -42,6 +42,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 #: The console's areas, in the order their routes are matched. Each has ``router`` and ``nav``.
 AREAS: tuple[ModuleType, ...] = (auth, projects, clusters, requests, audit, admin, tasks, account)
 AREAS += (node_pages,)
+AREAS += (console_pages,)
 AREAS += (kubeconfig_pages,)
 
 _TITLES = {400: "ui.error.400", 401: "ui.error.401", 403: "ui.error.403", 404: "ui.error.404",
