@@ -71,6 +71,7 @@ async def create_kubeconfig(request: Request, body: KubeconfigCreate, principal:
     expires_in = tokens.parse_expiry(body.expires or gateway.kubeconfig_expires, gateway.kubeconfig_max_expires)
     issued = await issue_kubeconfig(session, principal, cluster_id, base_url=_base_url(request, ctx),
                                     expires_in=expires_in, ca_pem=ca_pem(ctx.settings), namespace=body.namespace)
+    await session.commit()  # usable the moment the answer arrives (the session would commit only after it)
     return KubeconfigIssued(cluster_id=issued.cluster_id, server=issued.server, token_id=issued.token_id,
                             expires_at=issued.expires_at, kubeconfig=issued.kubeconfig)
 
