@@ -132,6 +132,10 @@ def _closed_port(doc: dict[str, Any]) -> None:
     doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
 
 
+def _no_such_host(doc: dict[str, Any]) -> None:
+    doc["clusters"][0]["cluster"]["server"] = "https://no-such-host.invalid:6443"
+
+
 def _bad_token(doc: dict[str, Any]) -> None:
     doc["users"][0]["user"]["token"] = "not-a-token-kubesim-knows"
 
@@ -143,6 +147,7 @@ def _file_ref(doc: dict[str, Any]) -> None:
 
 FAILURES = [
     ("unreachable", _closed_port, "tcp", "refused the connection"),
+    ("no-such-host", _no_such_host, "dns", "The name no-such-host.invalid does not resolve"),
     ("wrong-ca", _wrong_ca, "tls", "not signed by the CA in the kubeconfig"),
     ("bad-token", _bad_token, "authentication", "rejected the token of user kubesim-user (HTTP 401)"),
     ("exec-user", _exec_user, "parse", "gets its token by running a program ('aws')"),
