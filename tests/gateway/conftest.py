@@ -103,7 +103,7 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], *codes: int) -> 
     """Make a seeding call, retrying a refusal for a moment: the API commits a request's transaction
     after its response has gone out (FastAPI's request-scoped dependencies), so the next call may
     briefly not see what the previous one created."""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while True:
         response = client.post(url, json=body)
         if response.status_code in (codes or (200, 201)):

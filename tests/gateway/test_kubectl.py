@@ -78,6 +78,12 @@ def test_manager_watches_pods_across_namespaces(kubectl: Kubectl, kubectl_popen:
     world.sim.cluster().create("pods", {"metadata": {"name": "watched"},
                                         "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}, "default")
     read_until(proc, lambda line: line.startswith("default") and "watched" in line)
+    proc.kill()  # the client goes away: the gateway ends its watch on the cluster too
+    proc.wait()
+    cluster, deadline = world.sim.cluster(), time.monotonic() + 10
+    while cluster.store.watch_count(cluster.rt("pods")) > 0:
+        assert time.monotonic() < deadline, "the upstream watch outlived its client"
+        time.sleep(0.05)
 
 
 def test_manager_applies_cordons_and_drains(kubectl: Kubectl, world: World) -> None:
