@@ -6,6 +6,7 @@ relay), real kubectl 1.37 through the gateway, kubesim behind it.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -42,6 +43,21 @@ def test_manager_runs_kubectl_and_pipes(console: Any, console_world: World) -> N
     assert "kubectl get nodes" in lines_seen and f"k get nodes | grep {nodes[1]}" in lines_seen
     assert all(e["username"] == "mona" and e["target_id"] == console_world.cluster_id for e in entries)
     assert {e["detail"]["exit"] for e in entries if e["detail"]["line"] == "kubectl get nodes"} == {0}
+
+
+def test_exec_with_a_terminal_and_ctrl_c(console: Any, console_world: World) -> None:
+    term: ConsoleClient = console("mona")
+    term.run("kubectl run talker --image=busybox:1.36 -n default")
+    # -t needs a real terminal: kubectl refuses it on a pipe ("Unable to use a TTY")
+    out = term.run("kubectl exec -it talker -n default -- sh -c 'echo in-the-pod; hostname'")
+    assert "in-the-pod" in out and "talker" in out and "Unable to use a TTY" not in out, out
+    # Ctrl-C stops a watch and gives the prompt back; the shell survives it
+    mark = len(plain(term.screen))
+    term.type("kubectl get pods -n default -w\r")
+    term.read_until("talker", start=mark)
+    term.type("\x03")
+    term.read_until(re.compile(r"\^C[\s\S]*kubectl> $|kubectl> $"), start=mark)
+    assert "1" in term.run("kubectl get pods -n default -o name | grep -c talker")
 
 
 def test_viewer_reads_but_cordon_is_forbidden(console: Any, console_world: World) -> None:

@@ -55,7 +55,6 @@ KUBECTL_FLAGS_REFUSED = frozenset({
     "--kubeconfig", "--server", "-s", "--token", "--username", "--password", "--certificate-authority",
     "--client-certificate", "--client-key", "--insecure-skip-tls-verify", "--tls-server-name", "--cache-dir",
     "--log-file", "--log-dir", "--profile-output", "--from-file", "--from-env-file", "--edit", "--cert", "--key",
-    "--context", "--cluster", "--user", "--raw",
 })
 #: Global kubectl flags that take a value as the next word (to find the sub-command after them).
 _KUBECTL_VALUE_FLAGS = frozenset({"-n", "--namespace", "--as", "--as-group", "--as-uid", "--request-timeout",
@@ -205,6 +204,11 @@ def _check_filename(flag: str, value: str | None) -> None:
 
 def check_kubectl(args: list[str]) -> None:
     """Refuse kubectl arguments that would escape the console (files, credentials, editors, plugins)."""
+    for arg in args:
+        if arg == "--":
+            break
+        if arg.startswith("-") and _flag_name(arg) in KUBECTL_FLAGS_REFUSED:
+            raise Refused("console.refused.flag", flag=_flag_name(arg))
     sub, at = _subcommand(args)
     if sub in KUBECTL_REFUSED:
         raise Refused(KUBECTL_REFUSED[sub], command=sub)
@@ -217,6 +221,8 @@ def check_kubectl(args: list[str]) -> None:
             raise Refused("console.refused.config", command=action)
         if action == "set-context" and "--current" not in args:
             raise Refused("console.refused.config", command="set-context")
+        if any(_flag_name(a) == "--raw" for a in args):  # the session's token in clear
+            raise Refused("console.refused.flag", flag="--raw")
     follow_is_f = sub in ("logs", "attach")
     for index, arg in enumerate(args):
         if not arg.startswith("-") or arg == "-":
@@ -224,18 +230,20 @@ def check_kubectl(args: list[str]) -> None:
         if arg == "--":
             break  # what follows is the remote command of exec / run / debug
         name = _flag_name(arg)
-        if name in KUBECTL_FLAGS_REFUSED:
-            raise Refused("console.refused.flag", flag=name)
         nxt = args[index + 1] if index + 1 < len(args) else None
         if name in ("--filename", "--kustomize"):
             _check_filename(name, arg.split("=", 1)[1] if "=" in arg else nxt)
         elif name == "-k" or (name == "-f" and not follow_is_f):
             value = arg[2:].lstrip("=") if len(arg) > 2 else nxt
             _check_filename(name, value)
-        elif name in ("-o", "--output", "--template"):
-            value = (arg.split("=", 1)[1] if "=" in arg else (arg[2:] if name == "-o" and len(arg) > 2 else nxt))
-            if value and ("-file" in value.split("=", 1)[0] or value.startswith("@")):
-                raise Refused("console.refused.output_file", format=value.split("=", 1)[0])
+        elif name in ("-o", "--output"):
+            if name == "-o":
+                value = arg[2:].removeprefix("=") if len(arg) > 2 else nxt
+            else:
+                value = arg.split("=", 1)[1] if "=" in arg else nxt
+            output_format = (value or "").split("=", 1)[0]
+            if output_format.endswith("file"):  # jsonpath-file, go-template-file, custom-columns-file, templatefile
+                raise Refused("console.refused.output_file", format=output_format)
 
 
 # --- filters -----------------------------------------------------------------------------------
