@@ -2,21 +2,69 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.browser.conftest import LiveServer, chromium, live_server, screenshots  # noqa: F401  (fixtures)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, _free_port
 from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-def test_running_task_log_lines_appear_live(live_server: LiveServer, chromium: Browser,  # noqa: F811
-                                            screenshots: Path) -> None:  # noqa: F811
-    url = live_server.url
+@pytest.fixture
+def server_url(tmp_path: Path) -> Iterator[str]:
+    """``shoal server`` (with its in-process worker) on an empty data directory."""
+    port = _free_port()
+    env = {**os.environ, "SHOAL_DATA_DIR": str(tmp_path / "data"), "SHOAL_LISTEN": f"127.0.0.1:{port}",
+           "SHOAL_ADMIN_PASSWORD": ADMIN_PASSWORD, "SHOAL_SECRET_KEY": "browser-test-secret",
+           "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_DATABASE_URL": ""}
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Function-scoped, so Playwright's event loop is gone before the next (asyncio) test starts."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_running_task_log_lines_appear_live(server_url: str, chromium: Browser) -> None:
+    url = server_url
+    screenshots = SCREENSHOTS
+    screenshots.mkdir(parents=True, exist_ok=True)
     token = httpx.post(url + "/api/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD,
                                                           "name": "browser-test", "expires": "1d"}).json()["token"]
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -49,3 +97,4 @@ def test_running_task_log_lines_appear_live(live_server: LiveServer, chromium: B
         api.get(f"/api/v1/tasks/{task['id']}/logs").json()["items"])
     page.screenshot(path=str(screenshots / "tasks-02-done.png"), full_page=True)
     context.close()
+    api.close()
