@@ -29,13 +29,16 @@ gateway relays to the client unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+import httptools
 import yarl
 from multidict import CIMultiDict
 from websockets.asyncio.client import ClientConnection
@@ -46,6 +49,7 @@ from websockets.typing import Subprotocol
 from shoal.core.errors import ClusterUnreachable, Invalid
 from shoal.kube.client import _short
 from shoal.kube.credentials import Credential
+from shoal.kube.h1 import H1Connection, StaleConnection, open_connection
 from shoal.kube.transport import ssl_context
 
 __all__ = ["Upstream", "UpstreamPool", "UpstreamRefused", "UpstreamResponse", "UpstreamSocket"]
@@ -66,10 +70,27 @@ class UpstreamRefused(Exception):
 class UpstreamResponse:
     """A cluster's answer whose body has not been read: relay ``chunks()``, then ``aclose()``."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    status: int
+    raw_headers: list[tuple[bytes, bytes]]
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+def _broken(server: str, error: BaseException) -> ClusterUnreachable:
+    return ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network", server=server,
+                              detail=_short(str(error) or type(error).__name__))
+
+
+class _AiohttpResponse(UpstreamResponse):
+    def __init__(self, response: aiohttp.ClientResponse, server: str) -> None:
         self._response = response
+        self._server = server
         self.status = response.status
-        self.raw_headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
+        self.raw_headers = list(response.raw_headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive (chunked framing removed, content encoding kept)."""
@@ -77,12 +98,30 @@ class UpstreamResponse:
             async for chunk in self._response.content.iter_any():
                 yield chunk
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network",
-                                     server=str(self._response.url.origin()),
-                                     detail=_short(str(e) or type(e).__name__)) from e
+            raise _broken(self._server, e) from e
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+class _H1Response(UpstreamResponse):
+    def __init__(self, upstream: Upstream, connection: H1Connection, status: int,
+                 headers: list[tuple[bytes, bytes]], read_timeout: float | None) -> None:
+        self._upstream = upstream
+        self._connection = connection
+        self._read_timeout = read_timeout
+        self.status = status
+        self.raw_headers = headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._connection.chunks(self._read_timeout):
+                yield chunk
+        except (OSError, TimeoutError, httptools.HttpParserError) as e:
+            raise _broken(self._upstream.credential.server, e) from e
+
+    async def aclose(self) -> None:
+        self._upstream._release(self._connection)
 
 
 @dataclass
@@ -143,6 +182,7 @@ class Upstream:
             (b"authorization", f"Bearer {credential.token}".encode()) if credential.token else None)
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._idle: list[H1Connection] = []
 
     def __repr__(self) -> str:
         return f"Upstream(key={self.key!r}, server={self.credential.server!r}, active={self.active})"
@@ -169,7 +209,10 @@ class Upstream:
 
         ``headers`` must already be stripped of the caller's credentials; the cluster's
         own ``Authorization`` is added here. Close the response with ``aclose()``.
+        Body-less requests take the lean path (``kube.h1``); the rest go through aiohttp.
         """
+        if body is None and method != "HEAD":
+            return await self._send_h1(method, target, headers, read_timeout)
         all_headers: CIMultiDict[str] = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
         all_headers["Host"] = self.host_header.decode("latin-1")
         if self.auth is not None:
@@ -190,9 +233,67 @@ class Upstream:
             raise ClusterUnreachable("error.cluster_dns", hint="hint.cluster_network", server=self.credential.server,
                                      detail=_short(str(e))) from e
         except aiohttp.ClientError as e:
-            raise ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network",
-                                     server=self.credential.server, detail=_short(str(e) or type(e).__name__)) from e
-        return UpstreamResponse(response)
+            raise _broken(self.credential.server, e) from e
+        return _AiohttpResponse(response, self.credential.server)
+
+    def _head(self, method: str, target: bytes, headers: Headers) -> bytes:
+        parts = [method.encode("ascii"), b" ", self.base_path, target, b" HTTP/1.1\r\nhost: ", self.host_header,
+                 b"\r\n"]
+        for key, value in headers:
+            parts += [key, b": ", value, b"\r\n"]
+        if self.auth is not None:
+            parts += [b"authorization: ", self.auth[1], b"\r\n"]
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    async def _connect(self) -> H1Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+        server = self.credential.server
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await open_connection(self.host, self.port, self.ssl, self.credential.tls_server_name)
+        except TimeoutError as e:
+            raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network", server=server,
+                                     seconds=f"{self.connect_timeout:g}") from e
+        except ssl.SSLCertVerificationError as e:
+            raise ClusterUnreachable("error.cluster_tls", hint="hint.cluster_tls", server=server,
+                                     detail=_short(str(e.verify_message or e))) from e
+        except socket.gaierror as e:
+            raise ClusterUnreachable("error.cluster_dns", hint="hint.cluster_network", server=server,
+                                     detail=_short(str(e))) from e
+        except OSError as e:
+            raise _broken(server, e) from e
+
+    async def _send_h1(self, method: str, target: bytes, headers: Headers,
+                       read_timeout: float | None) -> UpstreamResponse:
+        head = self._head(method, target, headers)
+        for attempt in (1, 2):
+            connection = await self._connect()
+            try:
+                status, raw = await connection.request(head, read_timeout)
+            except StaleConnection as e:
+                connection.close()
+                if attempt == 1:
+                    continue
+                raise _broken(self.credential.server, e) from e
+            except TimeoutError as e:
+                connection.close()
+                raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network",
+                                         server=self.credential.server, seconds=f"{read_timeout:g}") from e
+            except (OSError, httptools.HttpParserError) as e:
+                connection.close()
+                raise _broken(self.credential.server, e) from e
+            return _H1Response(self, connection, status, raw, read_timeout)
+        raise AssertionError("unreachable")
+
+    def _release(self, connection: H1Connection) -> None:
+        if connection.reusable and len(self._idle) < self.max_connections:
+            self._idle.append(connection)
+        else:
+            connection.close()
 
     async def websocket(self, target: bytes, headers: Headers, subprotocols: Sequence[str]) -> UpstreamSocket:
         """Open a websocket to ``target``; raise :class:`UpstreamRefused` if the cluster answers otherwise."""
@@ -220,6 +321,9 @@ class Upstream:
         return UpstreamSocket(connection)
 
     async def aclose(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
         if self._session is not None:
             await self._session.close()
 
