@@ -224,6 +224,13 @@ def _patched(call: Call, current: JSON) -> JSON:
 
 
 def patch(call: Call) -> Reply:
+    # read, patch and write under the store lock: the API server retries patches on
+    # conflicts internally, so a concurrent writer must never turn a PATCH into a 409
+    with call.cluster.store.locked():
+        return _patch_locked(call)
+
+
+def _patch_locked(call: Call) -> Reply:
     store = call.cluster.store
     ctype = call.headers.get("content-type", "").split(";")[0].strip()
     current = store.try_get(call.rt, call.namespace, call.name)

@@ -29,7 +29,7 @@ import yaml
 from kubesim.certs import CertificateAuthority, KeyPair
 from kubesim.cluster import ADMIN, VirtualCluster
 from kubesim.server import ApiServer
-from kubesim.tls import CertRecordingProtocol
+from kubesim.tls import CertRecordingProtocol, SafeWebSocketProtocol
 
 __all__ = ["IDENTITIES", "Simulator", "SubprocessSimulator", "kubeconfig_yaml"]
 
@@ -171,7 +171,7 @@ class Simulator:
         return uvicorn.Config(
             self.app, ssl_certfile=str(tls_dir / "server.crt"), ssl_keyfile=str(key),
             ssl_ca_certs=str(tls_dir / "ca.crt"), ssl_cert_reqs=ssl.CERT_OPTIONAL,
-            http=CertRecordingProtocol, ws="websockets-sansio", lifespan="off", log_level="warning",
+            http=CertRecordingProtocol, ws=SafeWebSocketProtocol, lifespan="off", log_level="warning",
             access_log=False, timeout_graceful_shutdown=1, proxy_headers=False, ws_ping_interval=None,
         )
 

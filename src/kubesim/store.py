@@ -111,6 +111,10 @@ class Store:
         self._watchers: set[Watcher] = set()
         self.hooks: list[Hook] = []
 
+    def locked(self) -> threading.RLock:
+        """The store's (re-entrant) lock, for read-modify-write sequences such as PATCH."""
+        return self._lock
+
     # --- reads -----------------------------------------------------------------
     @property
     def resource_version(self) -> int:

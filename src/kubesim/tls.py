@@ -13,10 +13,12 @@ import threading
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from kubesim.authz import Identity
 
-__all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry", "reset_connection"]
+__all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry", "SafeWebSocketProtocol", "reset_connection"]
 
 _TRANSPORTS: dict[tuple[str, int], asyncio.Transport] = {}
 
@@ -95,3 +97,23 @@ def reset_connection(addr: tuple[str, int] | None) -> bool:
         return False
     transport.abort()
     return True
+
+
+class SafeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol, minus a crash on stop.
+
+    Stopping the server while a client-initiated close is under way made uvicorn send
+    a second close frame, which raises and aborts the server's shutdown; connections
+    already closing are simply dropped instead.
+    """
+
+    def shutdown(self) -> None:
+        if self.close_sent or (self.handshake_complete and self.conn.state is not State.OPEN):
+            # already closing: drop it (a TLS close would wait for the peer's close_notify)
+            self.stop_keepalive()
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+                self.close_timer = None
+            self.transport.abort()
+            return
+        super().shutdown()
