@@ -75,7 +75,7 @@ def test_watch_receives_changes(api: client.ApiClient) -> None:
     w = watch.Watch()
 
     def consume() -> None:
-        for ev in w.stream(v1.list_namespaced_pod, "default", resource_version=rv, timeout_seconds=5):
+        for ev in w.stream(v1.list_namespaced_pod, "default", resource_version=rv, timeout_seconds=20):
             seen.append((ev["type"], ev["object"].metadata.name))
             if ev["type"] == "DELETED":
                 w.stop()

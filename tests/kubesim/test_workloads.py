@@ -101,9 +101,10 @@ def test_node_not_ready_and_leases(kubectl: Kubectl, sim: Simulator) -> None:
 
 
 def test_start_delay_shows_container_creating(kubectl: Kubectl, sim: Simulator) -> None:
-    sim.cluster().set_start_delay(0.5)
+    # long enough that the get below sees the pod starting even on a loaded machine
+    sim.cluster().set_start_delay(4)
     kubectl("run", "slow", "--image=busybox:1.36")
     row = kubectl("get", "pod", "slow").stdout.splitlines()[1].split()
     assert row[1:3] == ["0/1", "ContainerCreating"]
-    kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=10s")
+    kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
     assert kubectl("get", "pod", "slow").stdout.splitlines()[1].split()[2] == "Running"
