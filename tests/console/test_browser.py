@@ -102,3 +102,32 @@ def test_viewer_console(console_world: World, chromium: Browser, screenshots: Pa
     expect(page.locator("table")).to_contain_text("console.command")
     page.screenshot(path=str(screenshots / "console-06-audit.png"), full_page=True)
     context.close()
+
+
+def test_admin_replays_a_recording(console_world: World, chromium: Browser, screenshots: Path) -> None:  # noqa: F811
+    with console_world.api() as admin:
+        recorded = admin.get("/api/v1/console/recordings").json()
+    if not recorded:  # this test runs alone: record a session first
+        from tests.console.conftest import ConsoleClient
+
+        term = ConsoleClient(console_world, "mona")
+        term.read_until("kubectl> ")
+        term.run("kubectl get nodes")
+        term.run("exit", done="Session ended")
+        term.wait_closed()
+    password = (console_world.shoal.data_dir / "initial-admin-password").read_text().strip()
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(45_000)
+    page = context.new_page()
+    page.goto(console_world.shoal.url + "/login")
+    page.fill("#username", "admin")
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    expect(page.get_by_test_id("whoami")).to_have_text("admin")
+    page.goto(console_world.shoal.url + "/console/recordings")
+    page.get_by_test_id("replay-link").first.click()
+    replay = page.get_by_test_id("console-replay")
+    expect(replay).to_have_attribute("data-done", "true")
+    expect(replay.locator(".xterm-rows")).to_contain_text("kubectl>")
+    page.screenshot(path=str(screenshots / "console-07-replay.png"))
+    context.close()

@@ -6,7 +6,8 @@ with ``static/js/console.js``) opens a first tab on that cluster; more tabs can
 be opened on it or on any other cluster the user may view. Each tab creates a
 session through the API (``POST /api/v1/clusters/{id}/console/sessions``) and
 speaks the websocket framing of ``console.framing``. Admins also get
-``/console/recordings/{session}``, a replay of a recorded session.
+``/console/recordings`` (the recorded sessions) and ``/console/recordings/{session}``,
+a replay of one.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from shoal.core.errors import NotFound
 from shoal.core.i18n import translate
 from shoal.iam.authz import Action, require
 from shoal.web.deps import PagePrincipal
+from shoal.web.nav import NavItem
 from shoal.web.render import render
 
 __all__ = ["nav", "router"]
 
 router = APIRouter(include_in_schema=False)
-nav = ()
+nav = (NavItem("ui.console.recordings", "/console/recordings", "clock", order=95, action=Action.AUDIT_VIEW_ALL,
+                section_key="ui.nav.section.admin"),)
 
 ClusterIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 SessionIdPath = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -46,6 +49,12 @@ def _human(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{int(seconds // 60)} min"
     return f"{seconds:g} s"
+
+
+@router.get("/console/recordings")
+async def recordings_page(request: Request, principal: PagePrincipal, ctx: CtxDep) -> Response:
+    require(principal, Action.AUDIT_VIEW_ALL)
+    return render(request, "console/recordings.html", {"recordings": list_recordings(ctx.settings.data_dir)})
 
 
 @router.get("/console/{cluster_id}")
