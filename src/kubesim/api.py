@@ -362,7 +362,7 @@ def token_request(call: Call) -> Reply:
     sa_user = f"system:serviceaccount:{call.namespace}:{call.name}"
     token = call.cluster.add_token(Identity(sa_user, ("system:serviceaccounts",
                                                       f"system:serviceaccounts:{call.namespace}")),
-                                   token=f"kubesim-sa-{secrets.token_urlsafe(24)}")
+                                   token=f"kubesim-sa-{secrets.token_urlsafe(24)}", expires_in=seconds)
     expiry = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return 201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                  "metadata": {"name": call.name, "namespace": call.namespace, "creationTimestamp": now_iso()},

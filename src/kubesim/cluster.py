@@ -112,6 +112,7 @@ class VirtualCluster:
         self.policy.bind_group(VIEWER.groups[0], ROLE_VIEW)
         self.faults = Faults()
         self._tokens: dict[str, Identity] = {}
+        self._expiry: dict[str, float] = {}  # token -> time.time() after which it is refused
         self._tokens_lock = threading.Lock()
         self.admin_token = self.add_token(ADMIN)
         self.viewer_token = self.add_token(VIEWER)
@@ -123,20 +124,28 @@ class VirtualCluster:
         self._seed(nodes, seed_workloads)
 
     # --- identities ---------------------------------------------------------------
-    def add_token(self, identity: Identity, token: str | None = None) -> str:
-        """Register a bearer token for ``identity`` and return it."""
+    def add_token(self, identity: Identity, token: str | None = None, *,
+                  expires_in: float | None = None) -> str:
+        """Register a bearer token for ``identity`` (valid ``expires_in`` seconds, or forever)."""
         token = token or f"kubesim-{self.name}-{secrets.token_urlsafe(24)}"
         with self._tokens_lock:
             self._tokens[token] = identity
+            if expires_in is not None:
+                self._expiry[token] = time.time() + expires_in
         return token
 
     def expire_token(self, token: str) -> None:
         """Make a token invalid from now on (requests get 401)."""
         with self._tokens_lock:
             self._tokens.pop(token, None)
+            self._expiry.pop(token, None)
 
     def identity_for_token(self, token: str) -> Identity | None:
         with self._tokens_lock:
+            deadline = self._expiry.get(token)
+            if deadline is not None and time.time() >= deadline:
+                self._tokens.pop(token, None)
+                self._expiry.pop(token, None)
             return self._tokens.get(token)
 
     def grant_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -220,6 +221,12 @@ def test_faults_and_token_expiry(http: Http, sim: Simulator) -> None:
     assert admin.get(CMS).status_code == 200
     cluster.expire_token(cluster.viewer_token)
     assert http("viewer").get(CMS).status_code == 401
+    from kubesim.authz import Identity
+
+    short = cluster.add_token(Identity("temp", ("system:masters",)), expires_in=0.3)
+    assert http(short).get(CMS).status_code == 200
+    time.sleep(0.35)
+    assert http(short).get(CMS).status_code == 401
 
 
 def test_service_account_token_and_eviction_429(http: Http) -> None:
@@ -266,8 +273,6 @@ def test_filtered_watch_sees_objects_enter_and_leave(http: Http) -> None:
 
 
 def test_unreachable_and_latency_faults(http: Http, sim: Simulator) -> None:
-    import time
-
     cluster = sim.cluster()
     cluster.set_unreachable(30, mode="reset")
     with pytest.raises(httpx.TransportError):
