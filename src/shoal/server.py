@@ -17,6 +17,7 @@ import uvicorn
 from shoal.clusters import health
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, write_private
+from shoal.gateway.proxy import GatewayFront
 from shoal.gateway.tls import tls_files
 from shoal.iam.accounts import Bootstrap, bootstrap_admin
 from shoal.store.migrate import upgrade_async
@@ -57,7 +58,7 @@ def serve(settings: Settings, ctx: AppContext) -> None:
 
     app = create_app(ctx)
     tls = tls_files(settings)  # HTTPS when SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED is set (kubectl needs it)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+    config = uvicorn.Config(GatewayFront(app), host=settings.host, port=settings.port, log_config=None,
                             proxy_headers=True, ws_ping_interval=10,
                             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None)
     server = uvicorn.Server(config)

@@ -56,7 +56,7 @@ from shoal.gateway.status import status_body
 from shoal.iam.authz import Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool, UpstreamRefused
 
-__all__ = ["Gateway", "GatewayDispatch", "build_gateway", "impersonation_headers"]
+__all__ = ["Gateway", "GatewayDispatch", "GatewayFront", "build_gateway", "impersonation_headers"]
 
 log = logging.getLogger("shoal.gateway")
 
@@ -469,5 +469,27 @@ class GatewayDispatch:
         if scope["type"] in ("http", "websocket") and scope["path"].startswith("/clusters/"):
             scope["route"] = self.route
             await self.gateway(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class GatewayFront:
+    """What ``shoal server`` serves: ``/clusters/…`` straight to the gateway, everything else to the API app.
+
+    :class:`GatewayDispatch` already keeps gateway requests away from the router, but
+    FastAPI's own outer middlewares (telemetry checks that read the environment on
+    every request, the body limit) still run before it; in front of the app they do
+    not. Gateway requests keep the access log and metrics (``RequestMetricsMiddleware``).
+    """
+
+    def __init__(self, app: Any) -> None:
+        from shoal.api.middleware import RequestMetricsMiddleware
+
+        self.app = app
+        self.direct = RequestMetricsMiddleware(GatewayDispatch(app, app.state.gateway))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("/clusters/"):
+            await self.direct(scope, receive, send)
         else:
             await self.app(scope, receive, send)
