@@ -33,7 +33,7 @@ KUBECTL_ALIASES = ("kubectl", "k")
 
 #: kubectl sub-commands the console runs. Anything else — notably plugins — is refused.
 KUBECTL_COMMANDS = frozenset({
-    "alpha", "annotate", "api-resources", "api-versions", "apply", "attach", "auth", "autoscale", "certificate",
+    "annotate", "api-resources", "api-versions", "apply", "attach", "auth", "autoscale", "certificate",
     "cluster-info", "completion", "config", "cordon", "create", "debug", "delete", "describe", "drain", "events",
     "exec", "explain", "expose", "get", "help", "label", "logs", "patch", "replace", "rollout", "run", "scale",
     "set", "taint", "top", "uncordon", "version", "wait",
@@ -55,10 +55,11 @@ KUBECTL_FLAGS_REFUSED = frozenset({
     "--kubeconfig", "--server", "-s", "--token", "--username", "--password", "--certificate-authority",
     "--client-certificate", "--client-key", "--insecure-skip-tls-verify", "--tls-server-name", "--cache-dir",
     "--log-file", "--log-dir", "--profile-output", "--from-file", "--from-env-file", "--edit", "--cert", "--key",
+    "--custom", "--kuberc", "--output-directory", "--patch-file",
 })
 #: Global kubectl flags that take a value as the next word (to find the sub-command after them).
 _KUBECTL_VALUE_FLAGS = frozenset({"-n", "--namespace", "--as", "--as-group", "--as-uid", "--request-timeout",
-                                  "-v", "--v", "--profile", "--vmodule", "--match-server-version"})
+                                  "-v", "--v", "--profile", "--vmodule"})
 
 
 class Refused(Exception):

@@ -33,6 +33,10 @@ __all__ = ["KILL_AFTER", "ShellProcess"]
 #: Seconds between SIGHUP and SIGKILL when a session ends (kubectl exits at once on a hang-up).
 KILL_AFTER = 3.0
 _READ = 65536
+#: Output chunks queued for a slow browser before the PTY is no longer read (at most ~4 MB), and
+#: the level at which reading resumes.
+_PAUSE_AT = 64
+_RESUME_AT = 8
 
 
 class ShellProcess:
@@ -62,6 +66,7 @@ class ShellProcess:
         self.reports: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._partial = b""
         self._events_done = False
+        self._paused = False
         self.loop.add_reader(self.master, self._on_output)
         self.loop.add_reader(self.events_fd, self._on_event)
         self._closed = False
@@ -81,6 +86,17 @@ class ShellProcess:
             self.output.put_nowait(None)
             return
         self.output.put_nowait(data)
+        if self.output.qsize() >= _PAUSE_AT:  # the browser is slower than the program: stop reading, the
+            self.loop.remove_reader(self.master)  # PTY fills up and the program waits on its writes
+            self._paused = True
+
+    async def read(self) -> bytes | None:
+        """The next chunk of terminal output; None once the terminal has closed."""
+        data = await self.output.get()
+        if self._paused and self.output.qsize() <= _RESUME_AT and not self._closed:
+            self._paused = False
+            self.loop.add_reader(self.master, self._on_output)
+        return data
 
     def _on_event(self) -> None:
         try:

@@ -320,7 +320,7 @@ class ConsoleManager:
         last_input = time.monotonic()
 
         async def output() -> CloseReason:
-            while (data := await shell.output.get()) is not None:
+            while (data := await shell.read()) is not None:
                 if recorder is not None:
                     recorder.output(data)
                 await terminal.send(data)
