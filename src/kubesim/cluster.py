@@ -167,6 +167,14 @@ class VirtualCluster:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create_namespace(ns)
         self.rbac.seed()
+        self.store.create(by_plural("storageclasses", "storage.k8s.io"), {
+            "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+        for pc_name, value in (("system-cluster-critical", 2000000000), ("system-node-critical", 2000001000)):
+            self.store.create(by_plural("priorityclasses", "scheduling.k8s.io"), {
+                "metadata": {"name": pc_name}, "value": value, "globalDefault": False,
+                "preemptionPolicy": "PreemptLowerPriority",
+                "description": "Used for system critical pods that must run in the cluster."})
         for i in range(nodes):
             self.store.create(NODES, _node(self.name, i, i == 0, taint=i == 0 and nodes > 1))
         self.create("services", {

@@ -22,6 +22,7 @@ from kubesim.podutil import (
     NODES,
     PDBS,
     PODS,
+    PVCS,
     REPLICASETS,
     SERVICES,
     STATEFULSETS,
@@ -85,6 +86,11 @@ class Simulation(KubeletMixin, WorkloadsMixin):
             self.reconcile_job(ns, name)
         elif key == NODES.key:
             self._on_node_change(ev)
+        elif key == PVCS.key:
+            if kind == "ADDED":
+                self.bind_claim(ns, name)
+            elif kind == "DELETED":
+                self.release_claim(ev.obj)
 
     def _on_node_change(self, ev: WatchEvent) -> None:
         name = ev.obj["metadata"]["name"]

@@ -24,6 +24,8 @@ __all__ = [
     "NODES",
     "PDBS",
     "PODS",
+    "PVCS",
+    "PVS",
     "REPLICASETS",
     "SERVICES",
     "STATEFULSETS",
@@ -44,6 +46,8 @@ SERVICES = by_plural("services")
 ENDPOINTS = by_plural("endpoints")
 ENDPOINT_SLICES = by_plural("endpointslices", "discovery.k8s.io")
 LEASES = by_plural("leases", "coordination.k8s.io")
+PVCS = by_plural("persistentvolumeclaims")
+PVS = by_plural("persistentvolumes")
 DEPLOYMENTS = by_plural("deployments", "apps")
 REPLICASETS = by_plural("replicasets", "apps")
 DAEMONSETS = by_plural("daemonsets", "apps")

@@ -187,6 +187,51 @@ def _binding_cells(b: JSON) -> list[Any]:
             who("ServiceAccount")]
 
 
+def _pvc_cells(c: JSON) -> list[Any]:
+    spec, st = c.get("spec", {}), c.get("status", {})
+    return [_name(c), st.get("phase", "Pending"), spec.get("volumeName", ""),
+            (st.get("capacity") or {}).get("storage", ""), _modes(st.get("accessModes") or []),
+            spec.get("storageClassName", "<unset>"), "<unset>", _age(c), spec.get("volumeMode", "Filesystem")]
+
+
+def _modes(modes: list[str]) -> str:
+    short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+    return ",".join(short.get(m, m) for m in modes)
+
+
+def _pv_cells(v: JSON) -> list[Any]:
+    spec, st = v.get("spec", {}), v.get("status", {})
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref else ""
+    return [_name(v), (spec.get("capacity") or {}).get("storage", ""), _modes(spec.get("accessModes") or []),
+            spec.get("persistentVolumeReclaimPolicy", "Retain"), st.get("phase", "Available"), claim,
+            spec.get("storageClassName", ""), "<unset>", "", _age(v), spec.get("volumeMode", "Filesystem")]
+
+
+def _sc_cells(c: JSON) -> list[Any]:
+    default = (c.get("metadata", {}).get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class")
+    return [_name(c) + (" (default)" if default == "true" else ""), c.get("provisioner", ""),
+            c.get("reclaimPolicy", "Delete"), c.get("volumeBindingMode", "Immediate"),
+            bool(c.get("allowVolumeExpansion", False)), _age(c)]
+
+
+def _ingress_cells(i: JSON) -> list[Any]:
+    spec = i.get("spec", {})
+    hosts = ",".join(r.get("host", "*") for r in spec.get("rules") or []) or "*"
+    lb = ((i.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(x.get("ip") or x.get("hostname", "") for x in lb)
+    return [_name(i), spec.get("ingressClassName", "<none>"), hosts, address, "443" if spec.get("tls") else "80",
+            _age(i)]
+
+
+def _cronjob_cells(c: JSON) -> list[Any]:
+    spec, st = c.get("spec", {}), c.get("status", {})
+    names, images = _containers({"spec": spec.get("jobTemplate", {}).get("spec", {})})
+    return [_name(c), spec.get("schedule", ""), spec.get("timeZone", "<none>"), bool(spec.get("suspend", False)),
+            len(st.get("active") or []), human_age(st["lastScheduleTime"]) if st.get("lastScheduleTime") else "<none>",
+            _age(c), names, images]
+
+
 def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> Column:
     return (name, typ, priority, fmt)
 
@@ -240,6 +285,22 @@ PRINTERS: dict[str, Printer] = {
                      _col("ServiceAccounts", priority=1)], _binding_cells),
     "ClusterRoleBinding": ([NAME, _col("Role"), AGE, _col("Users", priority=1), _col("Groups", priority=1),
                             _col("ServiceAccounts", priority=1)], _binding_cells),
+    "PersistentVolumeClaim": ([NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"),
+                               _col("StorageClass"), _col("VolumeAttributesClass"), AGE,
+                               _col("VolumeMode", priority=1)], _pvc_cells),
+    "PersistentVolume": ([NAME, _col("Capacity"), _col("Access Modes"), _col("Reclaim Policy"), _col("Status"),
+                          _col("Claim"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Reason"), AGE,
+                          _col("VolumeMode", priority=1)], _pv_cells),
+    "StorageClass": ([NAME, _col("Provisioner"), _col("ReclaimPolicy"), _col("VolumeBindingMode"),
+                      _col("AllowVolumeExpansion", "boolean"), AGE], _sc_cells),
+    "Ingress": ([NAME, _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), AGE], _ingress_cells),
+    "CronJob": ([NAME, _col("Schedule"), _col("Timezone"), _col("Suspend", "boolean"), _col("Active", "integer"),
+                 _col("Last Schedule"), AGE, _col("Containers", priority=1), _col("Images", priority=1)],
+                _cronjob_cells),
+    "PriorityClass": ([NAME, _col("Value", "integer"), _col("Global-Default", "boolean"), AGE,
+                       _col("PreemptionPolicy", priority=1)],
+                      lambda p: [_name(p), p.get("value", 0), bool(p.get("globalDefault", False)), _age(p),
+                                 p.get("preemptionPolicy", "PreemptLowerPriority")]),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_cells),
     "PodDisruptionBudget": ([NAME, _col("Min Available"), _col("Max Unavailable"),
                              _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),

@@ -27,6 +27,8 @@ from kubesim.podutil import (
     NODES,
     PDBS,
     PODS,
+    PVCS,
+    PVS,
     REPLICASETS,
     SERVICES,
     STATEFULSETS,
@@ -305,9 +307,12 @@ class WorkloadsMixin(ControllerBase):
             stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
             if (index >= want or stale) and self.store.try_get(PODS, ns, pod_name) is not None:
                 self.store.delete(PODS, ns, pod_name)
+        claims = spec.get("volumeClaimTemplates") or []
         for i in range(want):
             pod_name = f"{name}-{i}"
             if self.store.try_get(PODS, ns, pod_name) is None:
+                if claims:
+                    template = self._with_claims(sts, template, claims, pod_name, i)
                 self._create_pod(sts, template, pod_name, {
                     "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name,
                     "apps.kubernetes.io/pod-index": str(i)})
@@ -322,6 +327,57 @@ class WorkloadsMixin(ControllerBase):
                            "availableReplicas": ready, "currentRevision": revision, "updateRevision": revision,
                            "collisionCount": 0}
         self.store.mutate(STATEFULSETS, ns, name, status)
+
+    def _with_claims(self, sts: JSON, template: JSON, claims: list[JSON], pod_name: str, index: int) -> JSON:
+        """A pod template using (and a PVC per) volumeClaimTemplate, named like upstream."""
+        ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
+        tpl = copy.deepcopy(template)
+        volumes = tpl.setdefault("spec", {}).setdefault("volumes", [])
+        for claim in claims:
+            claim_name = f"{claim['metadata']['name']}-{name}-{index}"
+            if self.store.try_get(PVCS, ns, claim_name) is None:
+                self.store.create(PVCS, {
+                    "metadata": {"name": claim_name, "labels": dict((sts["spec"].get("selector") or {}).get(
+                        "matchLabels") or {})},
+                    "spec": copy.deepcopy(claim.get("spec") or {})}, ns)
+            volumes.append({"name": claim["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}})
+        return tpl
+
+    # --- volumes -------------------------------------------------------------------------------
+    def bind_claim(self, ns: str, name: str) -> None:
+        """Provision a PersistentVolume for a new claim and bind both, as a dynamic provisioner does."""
+        pvc = self.store.try_get(PVCS, ns, name)
+        if pvc is None or pvc.get("spec", {}).get("volumeName"):
+            return
+        spec = pvc.get("spec", {})
+        size = (spec.get("resources", {}).get("requests") or {}).get("storage", "1Gi")
+        modes = spec.get("accessModes") or ["ReadWriteOnce"]
+        sc = spec.get("storageClassName") or "standard"
+        pv_name = f"pvc-{pvc['metadata']['uid']}"
+        self.store.create(PVS, {
+            "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"},
+                         "finalizers": ["kubernetes.io/pv-protection"]},
+            "spec": {"capacity": {"storage": size}, "accessModes": modes, "persistentVolumeReclaimPolicy": "Delete",
+                     "storageClassName": sc, "volumeMode": spec.get("volumeMode", "Filesystem"),
+                     "hostPath": {"path": f"/var/local-path-provisioner/{pv_name}_{ns}_{name}", "type": ""},
+                     "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns,
+                                  "name": name, "uid": pvc["metadata"]["uid"],
+                                  "resourceVersion": pvc["metadata"]["resourceVersion"]}},
+            "status": {"phase": "Bound"},
+        })
+
+        def bound(c: JSON) -> None:
+            c["spec"]["volumeName"] = pv_name
+            c["spec"].setdefault("storageClassName", sc)
+            c["spec"].setdefault("volumeMode", "Filesystem")
+            c["metadata"].setdefault("annotations", {})["pv.kubernetes.io/bind-completed"] = "yes"
+            c["status"] = {"phase": "Bound", "accessModes": modes, "capacity": {"storage": size}}
+        self.store.mutate(PVCS, ns, name, bound, subresource="any")
+
+    def release_claim(self, pvc: JSON) -> None:
+        volume = pvc.get("spec", {}).get("volumeName")
+        if volume and self.store.try_get(PVS, "", volume) is not None:
+            self.store.delete(PVS, "", volume)
 
     # --- jobs --------------------------------------------------------------------------------
     @guarded

@@ -73,3 +73,16 @@ def test_rbac_bindings_take_effect(kubectl: Kubectl) -> None:
     assert kubectl("auth", "can-i", "delete", "pods", "-A", f"--as={sa}", check=False).stdout.strip() == "no"
     view = kubectl("get", "clusterrole", "view", "-o", "name").stdout.strip()
     assert view == "clusterrole.rbac.authorization.k8s.io/view"
+
+
+def test_create_cronjob_quota_priorityclass(kubectl: Kubectl) -> None:
+    kubectl("create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/5 * * * *", "--", "echo", "tick")
+    cj = _get(kubectl, "cronjob", "tick")["spec"]
+    assert cj["schedule"] == "*/5 * * * *"  # type: ignore[index]
+    container = cj["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    assert container["command"] == ["echo", "tick"] and container["image"] == "busybox:1.36"
+    kubectl("create", "quota", "small", "--hard=pods=10,requests.cpu=2")
+    assert _get(kubectl, "resourcequota", "small")["spec"] == {"hard": {"pods": "10", "requests.cpu": "2"}}
+    kubectl("create", "priorityclass", "high", "--value=1000", "--description=important")
+    pc = _get(kubectl, "priorityclass", "high")
+    assert pc["value"] == 1000 and pc["description"] == "important"

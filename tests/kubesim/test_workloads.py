@@ -108,3 +108,31 @@ def test_start_delay_shows_container_creating(kubectl: Kubectl, sim: Simulator) 
     assert row[1:3] == ["0/1", "ContainerCreating"]
     kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
     assert kubectl("get", "pod", "slow").stdout.splitlines()[1].split()[2] == "Running"
+
+
+def test_statefulset_volume_claims_are_provisioned(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", stdin="""\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: kv, namespace: default}
+spec:
+  replicas: 2
+  serviceName: kv
+  selector: {matchLabels: {app: kv}}
+  template:
+    metadata: {labels: {app: kv}}
+    spec: {containers: [{name: kv, image: etcd:3.6, volumeMounts: [{name: data, mountPath: /data}]}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
+""")
+    pvcs = [line.split() for line in kubectl("get", "pvc").stdout.splitlines()[1:]]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in pvcs] == [
+        ("data-kv-0", "Bound", "2Gi", "RWO", "standard"), ("data-kv-1", "Bound", "2Gi", "RWO", "standard")]
+    pvs = kubectl("get", "pv", "-o", "jsonpath={.items[*].spec.claimRef.name}").stdout.split()
+    assert sorted(pvs) == ["data-kv-0", "data-kv-1"]
+    volume = kubectl("get", "pod", "kv-0", "-o", "jsonpath={.spec.volumes[0].persistentVolumeClaim.claimName}")
+    assert volume.stdout == "data-kv-0"
+    assert "standard (default)" in kubectl("get", "storageclass").stdout
+    kubectl("delete", "pvc", "data-kv-1")
+    assert kubectl("get", "pv", "-o", "jsonpath={.items[*].spec.claimRef.name}").stdout.split() == ["data-kv-0"]
