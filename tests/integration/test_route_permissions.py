@@ -28,6 +28,9 @@ REFUSALS: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("GET", "/api/v1/tokens", "/api/v1/tokens?user=admin", None, 403),
     ("POST", "/api/v1/tokens", "/api/v1/tokens", {"username": "admin"}, 403),
     ("DELETE", "/api/v1/tokens/{token_id}", "/api/v1/tokens/1", None, 403),
+    ("POST", "/api/v1/users/{username}/disable", "/api/v1/users/bob/disable", None, 403),
+    ("POST", "/api/v1/users/{username}/enable", "/api/v1/users/bob/enable", None, 403),
+    ("PUT", "/api/v1/users/{username}/password", "/api/v1/users/admin/password", {"password": "taken-over-1"}, 403),
     ("GET", "/api/v1/projects/{code}", "/api/v1/projects/secret", None, 403),
     ("GET", "/api/v1/projects/{code}/businesses", "/api/v1/projects/secret/businesses", None, 403),
     ("POST", "/api/v1/projects/{code}/enable", "/api/v1/projects/secret/enable", {"business_id": 100}, 403),
@@ -37,6 +40,8 @@ REFUSALS: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("DELETE", "/api/v1/projects/{code}/members/{username}", "/api/v1/projects/secret/members/admin", None, 403),
     ("POST", "/api/v1/businesses", "/api/v1/businesses", {"id": 300, "name": "x"}, 403),
     ("DELETE", "/api/v1/businesses/{business_id}", "/api/v1/businesses/100", None, 403),
+    ("PUT", "/api/v1/businesses/{business_id}/maintainers", "/api/v1/businesses/100/maintainers",
+     {"maintainers": ["eve"]}, 403),
     ("GET", "/api/v1/permission-requests/{request_id}", "/api/v1/permission-requests/1", None, 404),
     ("POST", "/api/v1/permission-requests/{request_id}/approve", "/api/v1/permission-requests/1/approve", {}, 403),
     ("POST", "/api/v1/permission-requests/{request_id}/reject", "/api/v1/permission-requests/1/reject", {}, 403),
@@ -52,6 +57,10 @@ SCOPED = [
     ("POST", "/api/v1/permission-requests", "/api/v1/permission-requests",
      {"kind": "project_role", "project_code": "secret", "role": "viewer", "reason": "let me in"}),
     ("GET", "/api/v1/audit", "/api/v1/audit", None),
+    ("GET", "/api/v1/account", "/api/v1/account", None),
+    ("PUT", "/api/v1/account/password", "/api/v1/account/password",
+     {"current_password": "password-123", "new_password": "password-456"}),
+    ("PUT", "/api/v1/account/language", "/api/v1/account/language", {"language": "en"}),
 ]
 
 

@@ -20,6 +20,7 @@ DYNAMIC = {
     "ui.requests.empty_": ("todo", "mine", "all"),
     "ui.help.directory_": ("builtin", "cmdb"),
     "ui.tokens.expiry.": ("30d", "90d", "1y", "never"),
+    "ui.audit.period.": ("1h", "24h", "7d", "30d"),
 }
 
 

@@ -36,6 +36,28 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
+class PasswordReset(BaseModel):
+    password: str = Field(min_length=1, max_length=256, description="The new password (at least 8 characters)")
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256, description="At least 8 characters")
+
+
+class LanguageChoice(BaseModel):
+    language: str = Field(min_length=1, max_length=8, description="zh-CN or en")
+
+
+class AccountPublic(BaseModel):
+    """The signed-in user's own account: what they may change themselves."""
+
+    username: str
+    display_name: str
+    is_admin: bool
+    language: str | None = Field(description="The UI language chosen, or null to follow the browser")
+
+
 class Me(BaseModel):
     username: str
     is_admin: bool
@@ -114,6 +136,10 @@ class BusinessCreate(BaseModel):
     id: int = Field(ge=1, lt=MAX_ID)
     name: str = Field(min_length=1, max_length=128)
     maintainers: list[str] = Field(default_factory=list, max_length=100)
+
+
+class MaintainersUpdate(BaseModel):
+    maintainers: list[str] = Field(max_length=100, description="Usernames; replaces the whole list")
 
 
 class BusinessPublic(BaseModel):

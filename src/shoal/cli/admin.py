@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from shoal.cli.client import ApiClient, out, output_json
+from shoal.cli.client import ApiClient, fail, out, output_json
 
 project_app = typer.Typer(no_args_is_help=True, help="Projects and enabling the container service.")
 member_app = typer.Typer(no_args_is_help=True, help="Project members.")
@@ -114,6 +114,20 @@ def business_list(output: str = OutputOpt) -> None:
     for b in body["items"]:
         table.add_row(str(b["id"]), b["name"], ", ".join(b["maintainers"]))
     out.print(table)
+
+
+@business_app.command("set-maintainers")
+def business_set_maintainers(
+    business_id: int = typer.Argument(..., help="Business id (bk_biz_id)"),
+    maintainer: list[str] = typer.Option([], "--maintainer", help="A maintainer (repeatable); replaces the list"),
+    clear: bool = typer.Option(False, "--clear", help="Remove every maintainer (only admins can then bind it)"),
+) -> None:
+    """Replace the maintainers of a built-in business (admins; BK-CMDB businesses are edited in CMDB)."""
+    if not maintainer and not clear:
+        fail("Name at least one --maintainer.", "To remove every maintainer, pass --clear.")
+    body = ApiClient().request("PUT", f"/api/v1/businesses/{business_id}/maintainers",
+                               json={"maintainers": maintainer})
+    typer.echo(f"business {body['id']} ({body['name']}) maintained by {', '.join(body['maintainers']) or '-'}")
 
 
 @business_app.command("remove")

@@ -69,6 +69,53 @@ def user_list(output: str = OutputOpt) -> None:
     out.print(table)
 
 
+@user_app.command("disable")
+def user_disable(name: str = typer.Argument(..., help="Username")) -> None:
+    """Disable a user: their API tokens and web sessions stop working at once (admins)."""
+    ApiClient().post(f"/api/v1/users/{name}/disable")
+    typer.echo(f"disabled user {name}")
+
+
+@user_app.command("enable")
+def user_enable(name: str = typer.Argument(..., help="Username")) -> None:
+    """Enable a disabled user again (admins)."""
+    ApiClient().post(f"/api/v1/users/{name}/enable")
+    typer.echo(f"enabled user {name}")
+
+
+def _read_line(prompt: str) -> str:
+    line = sys.stdin.readline()
+    if not line:
+        fail(f"No {prompt} on standard input.", "Give the current password and the new one on two lines.")
+    return line.rstrip("\n")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str = typer.Argument(None, help="Admins: set this user's password. Omit to change your own."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin",
+        help="Read from stdin: the new password (with NAME), or the current and the new one on two lines"),
+) -> None:
+    """Change your own password, or (admins) set another user's."""
+    client = ApiClient()
+    if name:
+        if password_stdin:
+            new = _read_line("new password")
+        else:
+            new = str(typer.prompt(f"New password for {name}", hide_input=True, confirmation_prompt=True))
+        client.request("PUT", f"/api/v1/users/{name}/password", json={"password": new})
+        typer.echo(f"password of {name} set; their web sessions were ended")
+        return
+    if password_stdin:
+        current, new = _read_line("current password"), _read_line("new password")
+    else:
+        current = str(typer.prompt("Current password", hide_input=True))
+        new = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+    client.request("PUT", "/api/v1/account/password", json={"current_password": current, "new_password": new})
+    typer.echo("password changed; your other web sessions were ended")
+
+
 @token_app.command("create")
 def token_create(
     user: str = typer.Option(None, "--user", help="Admins: mint a token for another user"),

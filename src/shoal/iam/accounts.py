@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.audit import service as audit
 from shoal.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
+from shoal.core.i18n import LANGUAGES
 from shoal.core.security import hash_password, hash_token, new_token, verify_password
 from shoal.iam.authz import Action, Principal, Role, require
 from shoal.store.models import ApiToken, Project, ProjectMember, User
@@ -27,6 +28,7 @@ __all__ = [
     "Bootstrap",
     "authenticate_password",
     "bootstrap_admin",
+    "change_password",
     "create_token",
     "create_user",
     "get_user",
@@ -34,8 +36,12 @@ __all__ = [
     "list_users",
     "load_principal",
     "parse_duration",
+    "reset_password",
     "resolve_token",
     "revoke_token",
+    "saved_language",
+    "set_language",
+    "set_user_active",
 ]
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
@@ -43,6 +49,8 @@ MIN_PASSWORD = 8
 _DURATION_RE = re.compile(r"^(\d+)([hdwy])$")
 _DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
                    "y": timedelta(days=365)}
+#: ``User.language`` of a user who never chose one: pages follow the browser (Accept-Language).
+NO_LANGUAGE = ""
 # Last-used stamps are advisory; rewriting them at most once a minute keeps reads write-free.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -92,6 +100,7 @@ async def _insert_user(
         display_name=display_name or username,
         password_hash=hash_password(password) if password else None,
         is_admin=is_admin,
+        language=NO_LANGUAGE,
     )
     session.add(user)
     await session.flush()
@@ -251,3 +260,104 @@ async def bootstrap_admin(
     await audit.record(session, None, "user.bootstrap", target_type="user", target_id="admin",
                        username="system")
     return Bootstrap(username="admin", password=password, password_generated=generated)
+
+
+# -- account administration: disable/enable, passwords, the remembered UI language ----------------------------
+
+
+async def _active_admins(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(User).where(User.is_admin.is_(True), User.is_active.is_(True))
+    return int((await session.scalar(stmt)) or 0)
+
+
+async def set_user_active(session: AsyncSession, actor: Principal, username: str, active: bool) -> User:
+    """Disable or re-enable an account (admins only).
+
+    A disabled user's API tokens, web sessions and gateway tokens stop working on
+    their next request, because every resolver checks ``is_active``; nothing is
+    revoked, so enabling the account again restores them. Admins cannot disable
+    themselves, nor the last active admin (nobody could undo it).
+    """
+    require(actor, Action.USER_MANAGE)
+    user = await get_user(session, username)
+    if user.is_active == active:
+        return user
+    if not active:
+        if user.id == actor.user_id:
+            raise Conflict("error.disable_self", hint="hint.disable_self")
+        if user.is_admin and await _active_admins(session) <= 1:
+            raise Conflict("error.last_admin", hint="hint.last_admin", name=username)
+    user.is_active = active
+    await session.flush()
+    await audit.record(session, actor, "user.enable" if active else "user.disable", target_type="user",
+                       target_id=username)
+    return user
+
+
+async def _end_web_sessions(session: AsyncSession, user: User, *, keep: str | None = None) -> int:
+    """Revoke ``user``'s web sessions (not their API tokens), except the one whose token is ``keep``."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.kind == "session",
+                                  ApiToken.revoked_at.is_(None))
+    if keep:
+        stmt = stmt.where(ApiToken.token_hash != hash_token(keep))
+    rows = list((await session.scalars(stmt)).all())
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+    return len(rows)
+
+
+async def reset_password(session: AsyncSession, actor: Principal, username: str, password: str) -> User:
+    """Set another user's password (admins only); their open web sessions end, API tokens stay."""
+    require(actor, Action.USER_MANAGE)
+    user = await get_user(session, username)
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    ended = await _end_web_sessions(session, user)
+    await audit.record(session, actor, "user.password_reset", target_type="user", target_id=username,
+                       detail={"sessions_ended": ended})
+    return user
+
+
+async def change_password(session: AsyncSession, actor: Principal, current: str, new: str, *,
+                          keep_session: str | None = None) -> User:
+    """Change your own password; the current one must be given.
+
+    Your other web sessions end (``keep_session`` is the one you are using, if any);
+    your API tokens keep working.
+    """
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("error.user_not_found", name=actor.username)
+    if not user.password_hash:
+        raise Conflict("error.no_password", hint="hint.no_password")
+    if not current or not verify_password(user.password_hash, current):
+        raise Invalid("error.current_password", hint="hint.current_password", field="current_password")
+    _check_password(new)
+    if new == current:
+        raise Invalid("error.password_unchanged", field="new_password")
+    user.password_hash = hash_password(new)
+    ended = await _end_web_sessions(session, user, keep=keep_session)
+    await audit.record(session, actor, "user.password_change", target_type="user", target_id=user.username,
+                       detail={"sessions_ended": ended})
+    return user
+
+
+async def set_language(session: AsyncSession, actor: Principal, language: str) -> User:
+    """Remember the UI language ``actor`` chose (``zh-CN`` or ``en``); pages then prefer it to the browser's."""
+    if language not in LANGUAGES:
+        raise Invalid("error.bad_language", hint="hint.language", field="language", value=language,
+                      choices=", ".join(LANGUAGES))
+    user = await session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("error.user_not_found", name=actor.username)
+    if user.language != language:
+        user.language = language
+        await audit.record(session, actor, "user.language", target_type="user", target_id=user.username,
+                           detail={"language": language})
+    return user
+
+
+def saved_language(user: User) -> str | None:
+    """The language ``user`` chose, or None to follow the browser."""
+    return user.language if user.language in LANGUAGES else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from shoal.api.deps import CtxDep, CurrentPrincipal, SessionDep
-from shoal.api.schemas import MAX_ID, BusinessChoices, BusinessCreate, BusinessPublic
+from shoal.api.schemas import MAX_ID, BusinessChoices, BusinessCreate, BusinessPublic, MaintainersUpdate
 from shoal.business import builtin
 from shoal.business.directory import businesses_for
 from shoal.core.errors import Conflict
@@ -43,3 +43,12 @@ async def remove_business(principal: CurrentPrincipal, session: SessionDep, ctx:
     require(principal, Action.BUSINESS_MANAGE)
     _require_writable(ctx)
     await builtin.remove_business(session, principal, business_id)
+
+
+@router.put("/{business_id}/maintainers", response_model=BusinessPublic,
+            summary="Replace the maintainers of a business (admins, built-in directory)")
+async def set_maintainers(body: MaintainersUpdate, principal: CurrentPrincipal, session: SessionDep, ctx: CtxDep,
+                          business_id: int = Path(ge=1, lt=MAX_ID)) -> BusinessPublic:
+    info = await builtin.set_maintainers(session, principal, ctx.directory, business_id, body.maintainers)
+    await session.commit()
+    return BusinessPublic(id=info.id, name=info.name, maintainers=list(info.maintainers))

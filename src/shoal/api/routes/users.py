@@ -1,15 +1,30 @@
-"""Users and API tokens."""
+"""Users and API tokens; account administration (disable, passwords) and your own account."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
 
-from shoal.api.deps import CurrentPrincipal, SessionDep
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from shoal.api.deps import SESSION_COOKIE, CurrentPrincipal, SessionDep
 from shoal.api.routes.auth import token_created
-from shoal.api.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
+from shoal.api.schemas import (
+    AccountPublic,
+    LanguageChoice,
+    PasswordChange,
+    PasswordReset,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+)
 from shoal.iam import accounts
+from shoal.store.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
+
+Username = Annotated[str, Path(min_length=1, max_length=64, description="Username")]
 
 
 @router.get("/users", response_model=list[UserPublic], summary="List users (admins)")
@@ -22,6 +37,67 @@ async def create_user(body: UserCreate, principal: CurrentPrincipal, session: Se
     user = await accounts.create_user(session, principal, body.username, body.password,
                                       is_admin=body.is_admin, display_name=body.display_name)
     return UserPublic.model_validate(user)
+
+
+def forget_gateway_callers(request: Request) -> None:
+    """Drop the gateway's cached token -> caller answers, so a disabled user is refused there at once too."""
+    gateway = getattr(request.app.state, "gateway", None)
+    if gateway is not None:
+        gateway.callers.clear()
+
+
+@router.post("/users/{username}/disable", response_model=UserPublic,
+             summary="Disable a user (admins): their tokens and sessions stop working at once")
+async def disable_user(request: Request, principal: CurrentPrincipal, session: SessionDep,
+                       username: Username) -> UserPublic:
+    user = await accounts.set_user_active(session, principal, username, False)
+    await session.commit()
+    forget_gateway_callers(request)
+    return UserPublic.model_validate(user)
+
+
+@router.post("/users/{username}/enable", response_model=UserPublic, summary="Enable a disabled user again (admins)")
+async def enable_user(principal: CurrentPrincipal, session: SessionDep, username: Username) -> UserPublic:
+    user = await accounts.set_user_active(session, principal, username, True)
+    await session.commit()
+    return UserPublic.model_validate(user)
+
+
+@router.put("/users/{username}/password", status_code=204,
+            summary="Set a user's password (admins); their web sessions end")
+async def reset_password(body: PasswordReset, principal: CurrentPrincipal, session: SessionDep,
+                         username: Username) -> Response:
+    await accounts.reset_password(session, principal, username, body.password)
+    await session.commit()
+    return Response(status_code=204)
+
+
+def _account(user: User) -> AccountPublic:
+    return AccountPublic(username=user.username, display_name=user.display_name, is_admin=user.is_admin,
+                         language=accounts.saved_language(user))
+
+
+@router.get("/account", response_model=AccountPublic, summary="Your own account")
+async def my_account(principal: CurrentPrincipal, session: SessionDep) -> AccountPublic:
+    return _account(await accounts.get_user(session, principal.username))
+
+
+@router.put("/account/password", status_code=204,
+            summary="Change your own password (the current one is required); your other web sessions end")
+async def change_password(body: PasswordChange, request: Request, principal: CurrentPrincipal,
+                          session: SessionDep) -> Response:
+    keep = request.cookies.get(SESSION_COOKIE) if principal.via == "web" else None
+    await accounts.change_password(session, principal, body.current_password, body.new_password, keep_session=keep)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.put("/account/language", response_model=AccountPublic,
+            summary="Remember your UI language (zh-CN or en); pages prefer it to the browser's")
+async def set_language(body: LanguageChoice, principal: CurrentPrincipal, session: SessionDep) -> AccountPublic:
+    user = await accounts.set_language(session, principal, body.language)
+    await session.commit()
+    return _account(user)
 
 
 @router.get("/tokens", response_model=list[TokenPublic], summary="List API tokens (yours, or a user's for admins)")

@@ -4,6 +4,11 @@ The login form sets the same cookies as ``POST /api/v1/auth/login`` (an HttpOnly
 session cookie and the CSRF cookie). Before a session exists, the login form is
 protected by a double-submit token of its own, so another site cannot log a
 browser into an account of its choosing.
+
+The language is carried by a preference cookie, which every page reads before
+Accept-Language. For a signed-in user the switch also saves the choice in
+``User.language``, and logging in puts the saved choice into the cookie, so a
+user's language follows them from browser to browser.
 """
 
 from __future__ import annotations
@@ -94,6 +99,9 @@ async def login(
     await session.commit()
     max_age = ctx.settings.auth.session_hours * 3600
     response = redirect(target)
+    chosen = accounts.saved_language(user)
+    if chosen:
+        response.set_cookie(LANG_COOKIE, chosen, max_age=ONE_YEAR, httponly=False, samesite="lax")
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
                         secure=ctx.settings.cookie_secure)
     response.set_cookie(CSRF_COOKIE, csrf_token_for(ctx.settings.secret_key, token), max_age=max_age,
@@ -116,9 +124,17 @@ async def logout(request: Request, principal: PagePrincipal, session: SessionDep
 
 
 @router.get("/lang/{code}")
-async def switch_language(code: str, next: str = "/") -> Response:
-    """Remember the chosen language (a preference cookie; it changes nothing on the server)."""
+async def switch_language(principal: OptionalPrincipal, session: SessionDep, code: str,
+                          next: str = "/") -> Response:
+    """Remember the chosen language: in a cookie, and for a signed-in user in their account too.
+
+    A plain link (GET) so the switch works without scripts; all it can change is
+    the user's own language preference, so it needs no CSRF token.
+    """
     response = redirect(safe_next(next))
     if code in LANGUAGES:
         response.set_cookie(LANG_COOKIE, code, max_age=ONE_YEAR, httponly=False, samesite="lax")
+        if principal is not None:
+            await accounts.set_language(session, principal, code)
+            await session.commit()
     return response
