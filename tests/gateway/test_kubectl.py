@@ -201,3 +201,35 @@ def test_kubeconfig_embeds_the_gateway_and_its_ca(world: World) -> None:
     assert cluster["server"] == f"{world.shoal.url}/clusters/{world.cluster_id}"
     assert cluster["certificate-authority-data"]
     assert doc["users"][0]["user"]["token"].startswith("shoal_")
+
+
+def test_port_forward_websocket_is_relayed(world: World) -> None:
+    """The websocket form of port-forward (``v4.channel.k8s.io``) passes through with the cluster's subprotocol."""
+    import asyncio
+    import ssl
+
+    from websockets.asyncio.client import connect
+
+    cluster = world.sim.cluster()
+    cluster.create("pods", {"metadata": {"name": "web-pf"}, "spec": {"containers": [
+        {"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}]}}, "default")
+    token = yaml.safe_load(Path(world.kubeconfigs["dave"]).read_text())["users"][0]["user"]["token"]
+    url = (world.shoal.url.replace("https://", "wss://")
+           + f"/clusters/{world.cluster_id}/api/v1/namespaces/default/pods/web-pf/portforward?ports=8080")
+
+    async def forward() -> bytes:
+        context = ssl.create_default_context(cafile=world.shoal.ca)
+        async with connect(url, ssl=context, subprotocols=["v4.channel.k8s.io"],  # type: ignore[list-item]
+                           additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+            assert socket.subprotocol == "v4.channel.k8s.io"
+            opened = {(await socket.recv())[0] for _ in range(2)}
+            assert opened == {0, 1}
+            await socket.send(b"\x00GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+            reply = b""
+            while b"port 8080" not in reply:
+                frame = await asyncio.wait_for(socket.recv(), 10)
+                assert isinstance(frame, bytes) and frame[0] == 0
+                reply += frame[1:]
+            return reply
+
+    assert asyncio.run(forward()).startswith(b"HTTP/1.1 200 OK")
