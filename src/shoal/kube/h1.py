@@ -119,7 +119,14 @@ class H1Connection(asyncio.Protocol):
         if self.closed:
             raise StaleConnection("closed while idle") if reused else ConnectionResetError("connection closed")
         self.transport.write(head)
-        status = await asyncio.wait_for(self._head, read_timeout) if read_timeout else await self._head
+        head_future = self._head
+        timer = (asyncio.get_running_loop().call_later(read_timeout, _expire, head_future, read_timeout)
+                 if read_timeout else None)
+        try:
+            status = await head_future
+        finally:
+            if timer is not None:
+                timer.cancel()
         return status, self._headers
 
     async def chunks(self, read_timeout: float | None) -> AsyncIterator[bytes]:
@@ -149,6 +156,12 @@ class H1Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
+
+
+def _expire(future: asyncio.Future[int], seconds: float) -> None:
+    """A timer instead of ``asyncio.wait_for``: no extra task or waiter per request."""
+    if not future.done():
+        future.set_exception(TimeoutError(f"no answer within {seconds:g}s"))
 
 
 async def open_connection(host: str, port: int, ssl_context: ssl.SSLContext | None,
