@@ -264,11 +264,24 @@ def delete(call: Call) -> Reply:
         return 200, obj
     if call.rt.plural == "namespaces":
         _delete_namespace_contents(call.cluster, call.name)
+    if call.rt.plural == "pods":
+        return 200, call.cluster.simulation.terminate_pod(call.namespace, call.name, _grace_period(call))
     gone = store.delete(call.rt, call.namespace, call.name)
     if call.rt.plural in _RETURNS_DELETED:
         return 200, gone
     return 200, status_success({"name": call.name, "group": call.rt.group, "kind": call.rt.plural,
                                 "uid": gone["metadata"]["uid"]})
+
+
+def _grace_period(call: Call) -> int | None:
+    """gracePeriodSeconds from the query or a JSON DeleteOptions body (protobuf bodies are ignored)."""
+    if call.q("gracePeriodSeconds"):
+        return int(call.q("gracePeriodSeconds"))
+    if call.body and call.headers.get("content-type", "").startswith("application/json"):
+        options = json.loads(call.body)
+        if isinstance(options, dict) and options.get("gracePeriodSeconds") is not None:
+            return int(options["gracePeriodSeconds"])
+    return None
 
 
 def _delete_namespace_contents(cluster: VirtualCluster, namespace: str) -> None:
@@ -299,7 +312,8 @@ def evict(call: Call) -> Reply:
     pod = store.get(PODS, call.namespace, call.name)
     for pdb in store.list(PDBS, call.namespace)[0]:
         matches = selector_from_spec(pdb.get("spec", {}).get("selector"))
-        pods = [p for p in store.list(PODS, call.namespace)[0] if matches(p)]
+        pods = [p for p in store.list(PODS, call.namespace)[0]
+                if matches(p) and not p["metadata"].get("deletionTimestamp")]
         if pod not in pods:
             continue
         healthy = sum(1 for p in pods if pod_is_ready(p))
@@ -312,7 +326,10 @@ def evict(call: Call) -> Reply:
                   "message": f"The disruption budget {pdb_name} needs {desired} healthy pods and has "
                              f"{healthy} currently"}])
     if not call.dry_run:
-        store.delete(PODS, call.namespace, call.name)
+        body = parse_body(call) if call.body else {}
+        options = body.get("deleteOptions") if isinstance(body, dict) else None
+        grace = (options or {}).get("gracePeriodSeconds")
+        call.cluster.simulation.terminate_pod(call.namespace, call.name, None if grace is None else int(grace))
     return 201, status_success(code=201)
 
 

@@ -265,6 +265,10 @@ class VirtualCluster:
         """Renew the node leases (called periodically by the server; tests may call it)."""
         self.simulation.heartbeat()
 
+    def set_termination_delay(self, seconds: float) -> None:
+        """Keep deleted pods Terminating for up to ``seconds`` (their grace period caps it; 0 = at once)."""
+        self.simulation.termination_delay = seconds
+
     def set_start_delay(self, seconds: float) -> None:
         """Keep new pods in ContainerCreating for ``seconds`` before they run (0 = at once)."""
         self.simulation.start_delay = seconds

@@ -66,6 +66,37 @@ class KubeletMixin(ControllerBase):
     """Scheduling and container life cycle of pods."""
 
     start_delay: float = 0.0
+    termination_delay: float = 0.0
+
+    # --- graceful deletion ---------------------------------------------------------------
+    def terminate_pod(self, ns: str, name: str, grace: int | None) -> JSON:
+        """Delete a pod: at once, or (with ``termination_delay``) Terminating first, gone later.
+
+        Returns the pod as the DELETE answer shows it: with ``deletionTimestamp`` set.
+        """
+        if self.termination_delay <= 0 or grace == 0:
+            return self.store.delete(PODS, ns, name)
+        pod = self.store.get(PODS, ns, name)
+        if pod["metadata"].get("deletionTimestamp"):
+            return pod
+        seconds = grace if grace is not None else int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+
+        def mark(p: JSON) -> None:
+            p["metadata"]["deletionTimestamp"] = now_iso()
+            p["metadata"]["deletionGracePeriodSeconds"] = seconds
+        marked = self.store.mutate(PODS, ns, name, mark, subresource="any")
+        names = ", ".join(c.get("name", "") for c in pod["spec"].get("containers") or [])
+        self.emit_event(marked, "Killing", f"Stopping container {names}")
+        uid = pod["metadata"]["uid"]
+
+        def finish() -> None:
+            current = self.store.try_get(PODS, ns, name)
+            if current is not None and current["metadata"]["uid"] == uid:
+                self.store.delete(PODS, ns, name)
+        timer = threading.Timer(min(self.termination_delay, float(seconds)), finish)
+        timer.daemon = True
+        timer.start()
+        return marked
 
     # --- scheduling ----------------------------------------------------------------
     def start_pod(self, ns: str, name: str) -> None:

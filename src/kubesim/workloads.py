@@ -81,6 +81,11 @@ def guarded(method: Reconcile) -> Reconcile:
     return wrapper
 
 
+def _active(pod: JSON) -> bool:
+    """Counted by its controller: neither finished nor terminating."""
+    return pod.get("status", {}).get("phase") not in _DONE and not pod["metadata"].get("deletionTimestamp")
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -136,7 +141,7 @@ class WorkloadsMixin(ControllerBase):
         if rs is None:
             return
         want = int(rs.get("spec", {}).get("replicas", 1))
-        pods = [p for p in self.owned(PODS, rs) if p.get("status", {}).get("phase") not in _DONE]
+        pods = [p for p in self.owned(PODS, rs) if _active(p)]
         template = rs.get("spec", {}).get("template") or {}
         hash_label = (rs["metadata"].get("labels") or {}).get("pod-template-hash")
         extra = {"pod-template-hash": hash_label} if hash_label else {}
@@ -150,7 +155,7 @@ class WorkloadsMixin(ControllerBase):
                 self.store.delete(PODS, ns, pod["metadata"]["name"])
                 self.emit_event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
                                 component="replicaset-controller")
-        pods = [p for p in self.owned(PODS, rs) if p.get("status", {}).get("phase") not in _DONE]
+        pods = [p for p in self.owned(PODS, rs) if _active(p)]
         ready = sum(1 for p in pods if pod_is_ready(p))
 
         def status(r: JSON) -> None:
@@ -399,7 +404,7 @@ class WorkloadsMixin(ControllerBase):
         pods = self.owned(PODS, job)
         succeeded = sum(1 for p in pods if p.get("status", {}).get("phase") == "Succeeded")
         failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
-        active = [p for p in pods if p.get("status", {}).get("phase") not in _DONE]
+        active = [p for p in pods if _active(p)]
         finished = succeeded >= completions or failed > int(spec.get("backoffLimit", 6))
         if not finished and not spec.get("suspend"):
             for _ in range(min(parallelism, completions - succeeded) - len(active)):
@@ -409,7 +414,7 @@ class WorkloadsMixin(ControllerBase):
             pods = self.owned(PODS, job)
             succeeded = sum(1 for p in pods if p.get("status", {}).get("phase") == "Succeeded")
             failed = sum(1 for p in pods if p.get("status", {}).get("phase") == "Failed")
-            active = [p for p in pods if p.get("status", {}).get("phase") not in _DONE]
+            active = [p for p in pods if _active(p)]
         now = now_iso()
         complete = succeeded >= completions
         gave_up = failed > int(spec.get("backoffLimit", 6))
@@ -440,7 +445,7 @@ class WorkloadsMixin(ControllerBase):
         for pdb in self.store.list(PDBS, ns)[0]:
             matches = selector_from_spec(pdb.get("spec", {}).get("selector"))
             pods = [p for p in self.store.list(PODS, ns)[0] if matches(p)]
-            healthy = sum(1 for p in pods if pod_is_ready(p))
+            healthy = sum(1 for p in pods if pod_is_ready(p) and not p["metadata"].get("deletionTimestamp"))
             desired = desired_healthy(pdb, len(pods))
 
             def status(p: JSON, healthy: int = healthy, desired: int = desired, expected: int = len(pods)) -> None:

@@ -136,3 +136,14 @@ spec:
     assert "standard (default)" in kubectl("get", "storageclass").stdout
     kubectl("delete", "pvc", "data-kv-1")
     assert kubectl("get", "pv", "-o", "jsonpath={.items[*].spec.claimRef.name}").stdout.split() == ["data-kv-0"]
+
+
+def test_graceful_pod_termination(kubectl: Kubectl, sim: Simulator) -> None:
+    sim.cluster().set_termination_delay(3)
+    kubectl("create", "deployment", "slowstop", "--image=x:1", "--replicas=1")
+    old = kubectl("get", "pods", "-l", "app=slowstop", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    kubectl("delete", "pod", old, "--wait=false")
+    rows = {r.split()[0]: r.split()[2] for r in kubectl("get", "pods", "-l", "app=slowstop").stdout.splitlines()[1:]}
+    assert rows[old] == "Terminating" and sorted(rows.values()) == ["Running", "Terminating"]
+    kubectl("wait", "--for=delete", f"pod/{old}", "--timeout=30s")
+    assert len(kubectl("get", "pods", "-l", "app=slowstop", "-o", "name").stdout.split()) == 1
