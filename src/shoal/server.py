@@ -60,11 +60,14 @@ def serve(settings: Settings, ctx: AppContext) -> None:
     tls = tls_files(settings)  # HTTPS when SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED is set (kubectl needs it)
     config = uvicorn.Config(GatewayFront(app), host=settings.host, port=settings.port, log_config=None,
                             proxy_headers=True, ws_ping_interval=10,
+                            # live streams (task logs, consoles) never end by themselves: cut them at shutdown
+                            timeout_graceful_shutdown=5,
                             ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None)
     server = uvicorn.Server(config)
     # The in-process task worker shares the server's event loop (SHOAL_WORKER_IN_PROCESS=false turns it off).
     # The cluster health loop runs beside them (SHOAL_CLUSTER_HEALTH_ENABLED=false turns it off).
-    main = run_beside(health.run_beside(server.serve(), ctx), ctx, WorkerSettings())
+    main = run_beside(health.run_beside(server.serve(), ctx), ctx, WorkerSettings(),
+                      stopping=lambda: server.should_exit)
     run_loop(main, settings.event_loop)
 
 

@@ -39,7 +39,7 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -664,16 +664,33 @@ async def run_worker(app: AppContext, settings: WorkerSettings) -> None:
     await Worker(app.db, settings, app=app).run()
 
 
-async def run_beside(main: Awaitable[None], app: AppContext, settings: WorkerSettings) -> None:
-    """``shoal server``: run ``main`` (the HTTP server) with an in-process worker; stop the worker with it."""
+async def run_beside(main: Awaitable[None], app: AppContext, settings: WorkerSettings, *,
+                     stopping: Callable[[], bool] | None = None) -> None:
+    """``shoal server``: run ``main`` (the HTTP server) with an in-process worker; stop the worker with it.
+
+    ``stopping`` tells when the server has begun to shut down (uvicorn's ``should_exit``): the
+    worker stops then and hands its tasks back at once, because uvicorn ends the process by
+    re-raising the signal as soon as it is done, before ``main`` would return here.
+    """
     if not settings.in_process:
         await main
         return
     load_task_modules(settings.imports)
     worker = Worker(app.db, settings, app=app)
     worker_task = asyncio.create_task(worker.run(), name="in-process-task-worker")
+    stopper = (asyncio.create_task(_stop_when(stopping, worker_task), name="in-process-task-worker-stopper")
+               if stopping is not None else None)
     try:
         await main
     finally:
-        worker_task.cancel()
-        await asyncio.gather(worker_task, return_exceptions=True)
+        for task in (worker_task, stopper):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(worker_task, *([stopper] if stopper else []), return_exceptions=True)
+
+
+async def _stop_when(stopping: Callable[[], bool], worker_task: asyncio.Task[None]) -> None:
+    while not stopping():  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.2)
+    worker_task.cancel()
+    await asyncio.gather(worker_task, return_exceptions=True)

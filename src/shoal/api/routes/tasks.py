@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,8 @@ TaskIdPath = Path(min_length=1, max_length=36, pattern=r"^[0-9a-f]+$")
 STREAM_POLL_SECONDS = 0.5
 #: A comment line keeps proxies from closing an idle stream (most time out after 60 s).
 STREAM_PING_SECONDS = 15.0
+#: A stream is closed after this long; EventSource reconnects by itself and resumes at Last-Event-ID.
+STREAM_MAX_SECONDS = 600.0
 
 
 class TaskStepPublic(BaseModel):
@@ -181,7 +184,9 @@ async def _events(request: Request, ctx: AppContext, principal: Principal, task_
     cursor = after
     last_snapshot = ""
     idle = 0.0
-    while True:
+    deadline = time.monotonic() + STREAM_MAX_SECONDS
+    yield "retry: 2000\n\n"
+    while time.monotonic() < deadline:
         async with ctx.db.session() as session:
             task = await service.get_task(session, principal, task_id)
             lines = await service.read_logs(session, task, after=cursor, limit=1000)
