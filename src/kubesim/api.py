@@ -12,7 +12,7 @@ import base64
 import copy
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,7 +66,6 @@ class Call:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes = b""
-    extra: JSON = field(default_factory=dict)
 
     def q(self, key: str, default: str = "") -> str:
         values = self.query.get(key)
