@@ -273,7 +273,8 @@ class Gateway:
             await self.pool.release(upstream)
             status = outcome.status
             self._record(scope, caller, cluster.id, cluster, info, method, status, started,
-                         "success" if 0 < status < 400 else "failure", outcome.code)
+                         "success" if 0 < status < 400 else "denied" if status in (401, 403) else "failure",
+                         outcome.code)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, caller: Caller, cluster: ClusterTarget,
                        info: RequestInfo, target: bytes, upstream: Upstream, outcome: _Outcome) -> None:
