@@ -164,7 +164,8 @@ class ApiServer:
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         if faults.error_active():
-            raise ApiError(faults.error_code, "InternalError" if faults.error_code == 500 else "ServiceUnavailable",
+            reasons = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}
+            raise ApiError(faults.error_code, reasons.get(faults.error_code, "InternalError"),
                            "kubesim: injected fault")
 
     # --- authentication ----------------------------------------------------------------

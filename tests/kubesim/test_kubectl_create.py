@@ -86,3 +86,13 @@ def test_create_cronjob_quota_priorityclass(kubectl: Kubectl) -> None:
     kubectl("create", "priorityclass", "high", "--value=1000", "--description=important")
     pc = _get(kubectl, "priorityclass", "high")
     assert pc["value"] == 1000 and pc["description"] == "important"
+
+
+def test_autoscale_creates_hpa(kubectl: Kubectl) -> None:
+    kubectl("create", "deployment", "web", "--image=nginx:1.27")
+    kubectl("autoscale", "deployment", "web", "--min=2", "--max=5", "--cpu=80%")
+    spec = _get(kubectl, "hpa", "web")["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}  # type: ignore[index]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 5)  # type: ignore[index]
+    target = spec["metrics"][0]["resource"]  # type: ignore[index]
+    assert target == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}
