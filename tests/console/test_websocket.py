@@ -6,6 +6,7 @@ relay), real kubectl 1.37 through the gateway, kubesim behind it.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from typing import Any
@@ -146,3 +147,26 @@ def test_recording_is_replayable_by_admins(console: Any, console_world: World) -
         assert cast.status_code == 200, cast.text
         header, *events = cast.text.splitlines()
         assert '"version": 2' in header and any("Client Version" in e for e in events)
+
+
+def test_cookie_needs_this_servers_origin(console_world: World) -> None:
+    """With the web session cookie, only pages of this server may open a terminal (no cross-site websocket)."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=console_world.shoal.url, timeout=30) as browser:
+        me = browser.post("/api/v1/auth/login", json={"username": "vera", "password": "password-123"})
+        assert me.status_code == 200, me.text
+        csrf = me.json()["csrf_token"]
+        created = browser.post(f"/api/v1/clusters/{console_world.cluster_id}/console/sessions",
+                               headers={"X-CSRF-Token": csrf})
+        assert created.status_code == 201, created.text
+        cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    url = created.json()["websocket_url"]
+    with pytest.raises(InvalidStatus):
+        connect(url, additional_headers={"Cookie": cookie, "Origin": "http://evil.example"}, open_timeout=30)
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": console_world.shoal.url},
+                 open_timeout=30) as socket:
+        text = ""
+        while "kubectl>" not in plain(text):
+            text += base64.b64decode(socket.recv(timeout=30)).decode(errors="replace")

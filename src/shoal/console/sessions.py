@@ -47,6 +47,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NewType, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from shoal.audit import service as audit
 from shoal.clusters.models import Cluster, ClusterStatus
 from shoal.console import commands
@@ -164,7 +166,7 @@ class ConsoleManager:
             if not console.attached and now - console.created > self.settings.attach_timeout:
                 del self.sessions[sid]
 
-    async def create(self, db: Any, actor: Principal, cluster_id: str, lang: str) -> ConsoleSession:
+    async def create(self, db: AsyncSession, actor: Principal, cluster_id: str, lang: str) -> ConsoleSession:
         """A new session on a cluster ``actor`` may view (``cluster_view``); nothing runs until attached."""
         cluster = await tokens.get_cluster(db, actor, cluster_id, Action.CLUSTER_VIEW)
         self._purge()

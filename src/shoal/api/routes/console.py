@@ -140,11 +140,12 @@ async def recording(principal: CurrentPrincipal, ctx: CtxDep, session_id: str = 
 
 # --- the terminal -----------------------------------------------------------------------------------
 
-def _same_origin(websocket: WebSocket) -> bool:
+def _same_origin(websocket: WebSocket, public_url: str) -> bool:
     origin = websocket.headers.get("origin")
     if not origin:
         return True  # not a browser: cookies are not sent by scripts behind a user's back
-    return urlsplit(origin).netloc == websocket.headers.get("host", "")
+    allowed = {websocket.headers.get("host", ""), urlsplit(public_url).netloc if public_url else ""} - {""}
+    return urlsplit(origin).netloc in allowed
 
 
 async def _websocket_principal(websocket: WebSocket, ctx: AppContext) -> Principal | None:
@@ -159,7 +160,7 @@ async def _websocket_principal(websocket: WebSocket, ctx: AppContext) -> Princip
                 user = await resolve_token(db, token.strip(), ("api",))
                 return await load_principal(db, user, via="api", source=source)
             cookie = websocket.cookies.get(SESSION_COOKIE)
-            if not cookie or not _same_origin(websocket):
+            if not cookie or not _same_origin(websocket, ctx.settings.public_url):
                 return None
             user = await resolve_token(db, cookie, ("session",))
             return await load_principal(db, user, via="web", source=source)
