@@ -179,3 +179,21 @@ async def test_a_failing_on_finish_hook_is_rolled_back_and_logged(ctx: AppContex
     lines = await log_lines(ctx, task_id)
     assert "half-written by the hook" not in lines
     assert "updating the target failed: RuntimeError: target is gone" in lines
+
+
+async def test_committing_a_task_wakes_an_idle_worker_at_once(ctx: AppContext) -> None:
+    slow_poll = WorkerSettings(lease_seconds=2, poll_interval=30, concurrency=1)
+    worker = Worker(ctx.db, slow_poll, name="sleepy")
+    stop = asyncio.Event()
+    runner = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.2)  # the worker found nothing and now waits up to 30 s
+        task_id = await new_task(ctx, "test-Ordered")
+
+        async def done() -> bool:
+            return (await load(ctx, task_id)).status == "SUCCESS"
+
+        await wait_for(done, within=10, what="the woken worker to run the task")
+    finally:
+        stop.set()
+        await runner

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shoal.context import AppContext
 
 __all__ = [
+    "LOCAL_WAKERS",
     "REGISTRY",
     "FinishHook",
     "PermanentError",
@@ -49,6 +50,7 @@ __all__ = [
     "TaskCancelled",
     "TaskType",
     "TemporaryError",
+    "wake_local_workers",
 ]
 
 log = logging.getLogger("shoal.tasks")
@@ -174,6 +176,15 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+#: Wake-up callbacks of the workers running in this process (``Worker.run`` adds and removes its own).
+LOCAL_WAKERS: set[Callable[[], None]] = set()
+
+
+def wake_local_workers() -> None:
+    """Tell this process's idle workers that a task was committed, so they claim it without waiting a poll."""
+    for wake in list(LOCAL_WAKERS):
+        wake()
 
 
 class StepLogger:

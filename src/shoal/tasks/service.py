@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from shoal.audit import service as audit
 from shoal.core.errors import Conflict, Invalid, NotFound
@@ -26,7 +27,7 @@ from shoal.iam.authz import Action, Principal, ProjectRef, require, visible_proj
 from shoal.store.models import Project
 from shoal.store.types import utcnow
 from shoal.tasks.models import RETRYABLE_STATUSES, StepStatus, Task, TaskLog, TaskStatus, TaskStep
-from shoal.tasks.registry import REGISTRY, Registry
+from shoal.tasks.registry import REGISTRY, Registry, wake_local_workers
 
 __all__ = [
     "TaskFilter",
@@ -83,7 +84,28 @@ async def create_task(
         ))
     session.add(task)
     await session.flush()
+    _wake_on_commit(session)
     return task
+
+
+_WAKE_ON_COMMIT = "shoal.tasks.wake_on_commit"
+
+
+def _wake_on_commit(session: AsyncSession) -> None:
+    """Wake this process's workers once the transaction commits (a rollback must not wake anyone)."""
+    if not session.info.get(_WAKE_ON_COMMIT):
+        session.info[_WAKE_ON_COMMIT] = True
+        event.listen(session.sync_session, "after_commit", _wake_after_commit, once=True)
+        event.listen(session.sync_session, "after_rollback", _forget_wake, once=True)
+
+
+def _wake_after_commit(sync_session: Session) -> None:
+    sync_session.info.pop(_WAKE_ON_COMMIT, None)
+    wake_local_workers()
+
+
+def _forget_wake(sync_session: Session) -> None:
+    sync_session.info.pop(_WAKE_ON_COMMIT, None)
 
 
 async def start_task(
@@ -176,6 +198,7 @@ async def _reopen(session: AsyncSession, task: Task, registry: Registry) -> None
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("error.task_not_retryable", id=task.id, status=task.status)
     await session.refresh(task)
+    _wake_on_commit(session)
     definition = registry.types.get(task.task_type)
     if definition is not None and definition.on_resume is not None:
         await definition.on_resume(session, task)

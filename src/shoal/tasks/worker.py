@@ -54,6 +54,7 @@ from shoal.store.db import Database
 from shoal.store.types import utcnow
 from shoal.tasks.models import FINAL_STATUSES, StepStatus, Task, TaskLog, TaskStatus, TaskStep
 from shoal.tasks.registry import (
+    LOCAL_WAKERS,
     REGISTRY,
     PermanentError,
     Registry,
@@ -235,11 +236,13 @@ class Worker:
         stop = stop or asyncio.Event()
         log.info("worker %s started (concurrency %d, lease %.1fs)", self.name, self.settings.concurrency,
                  self.settings.lease_seconds)
+        LOCAL_WAKERS.add(self.wake)
         try:
             async with asyncio.TaskGroup() as group:
                 for slot in range(self.settings.concurrency):
                     group.create_task(self._slot(stop), name=f"task-worker-slot-{slot}")
         finally:
+            LOCAL_WAKERS.discard(self.wake)
             log.info("worker %s stopped", self.name)
 
     async def _slot(self, stop: asyncio.Event) -> None:
