@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from shoal.api import problems
 from shoal.api.middleware import RequestMetricsMiddleware
@@ -20,6 +20,7 @@ from shoal.gateway.proxy import GatewayDispatch, build_gateway
 
 __all__ = ["create_app"]
 
+API_ROUTERS: tuple[APIRouter, ...]
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
                tasks.router, clusters.router, kubeconfigs.router)
 API_ROUTERS += (node_routes.router,)
