@@ -87,6 +87,25 @@ def test_viewer_console(console_world: World, chromium: Browser, screenshots: Pa
     expect(_screen(page).locator("> div").filter(has_text=re.compile(r"^\s*3\s*$"))).to_have_count(1)
     page.screenshot(path=str(screenshots / "console-04-tabs.png"))
 
+    # paste with Ctrl-Shift-V (from the clipboard), and copy a selection with Ctrl-Shift-C
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
+    page.evaluate("navigator.clipboard.writeText('kubectl version --client')")
+    page.locator(".console-pane:not([hidden]) .console-screen").click()
+    page.keyboard.press("Control+Shift+V")
+    expect(_screen(page)).to_contain_text("kubectl> kubectl version --client")
+    page.keyboard.press("Enter")
+    expect(_screen(page)).to_contain_text("Client Version: v1.37")
+    page.evaluate("navigator.clipboard.writeText('')")
+    row = _screen(page).locator("> div").filter(has_text="Client Version").first
+    row.dblclick(force=True, position={"x": 20, "y": 6})  # selects the first word
+    page.keyboard.press("Control+Shift+C")
+    for _ in range(50):
+        copied = page.evaluate("navigator.clipboard.readText()")
+        if copied:
+            break
+        page.wait_for_timeout(100)
+    assert copied.strip() in ("Client", "Version", "Client Version"), copied
+
     # nobody types: both sessions close on the idle timeout, and say so
     closed = page.locator(".console-pane:not([hidden])").get_by_test_id("console-closed")
     expect(closed).to_be_visible(timeout=(IDLE_TIMEOUT + 45) * 1000)
