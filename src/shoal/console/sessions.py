@@ -265,7 +265,8 @@ class ConsoleManager:
         status = event.get("exit")
         refused = event.get("refused")
         outcome = "denied" if refused else ("success" if status == 0 else "failure")
-        detail: dict[str, Any] = {"session": console.id, "line": str(event.get("line", ""))[:2000], "exit": status}
+        # The line first: the audit page shows the start of the detail.
+        detail: dict[str, Any] = {"line": str(event.get("line", ""))[:2000], "exit": status, "session": console.id}
         if refused:
             detail["refused"] = refused
         if "duration_ms" in event:
