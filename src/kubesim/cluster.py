@@ -189,6 +189,14 @@ class VirtualCluster:
             "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
             "subsets": [{"addresses": [{"ip": "172.18.0.2"}],
                          "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]}, "default")
+        self.store.create(by_plural("endpointslices", "discovery.k8s.io"), {
+            "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes",
+                                                          "endpointslice.kubernetes.io/managed-by":
+                                                          "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["172.18.0.2"], "conditions": {"ready": True, "serving": True,
+                                                                        "terminating": False}}],
+            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}, "default")
         if not workloads:
             return
         self.create("daemonsets", {

@@ -275,6 +275,11 @@ PRINTERS: dict[str, Printer] = {
     "Job": ([NAME, _col("Status"), _col("Completions"), _col("Duration"), AGE, _col("Containers", priority=1),
              _col("Images", priority=1), _col("Selector", priority=1)], _job_cells),
     "Endpoints": ([NAME, _col("Endpoints"), AGE], _endpoints_cells),
+    "EndpointSlice": ([NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), AGE],
+                      lambda e: [_name(e), e.get("addressType", ""),
+                                 ",".join(str(p.get("port")) for p in e.get("ports") or []) or "<unset>",
+                                 ",".join(a for ep in e.get("endpoints") or [] for a in ep.get("addresses") or [])
+                                 or "<unset>", _age(e)]),
     "Lease": ([NAME, _col("Holder"), AGE],
               lambda le: [_name(le), le.get("spec", {}).get("holderIdentity", ""), _age(le)]),
     "ClusterRole": ([NAME, _col("Created At", "date")],
