@@ -99,6 +99,8 @@ async def test_admin_sets_a_password(ctx: AppContext, admin: User, users: SignIn
     async with browser(ctx) as client:
         await login(client, "bob", "new-password-1")
     assert (await admin.get("/admin/users/ghost/password")).status_code == 404
+    r = await admin.submit("/admin/users/admin/password", {"password": "admin-new-pass", "confirm": "admin-new-pass"})
+    assert r.status_code == 303 and (await admin.get("/admin/users")).status_code == 200  # still signed in
 
 
 async def test_user_changes_own_password_and_stays_signed_in(ctx: AppContext, users: SignIn) -> None:

@@ -307,13 +307,17 @@ async def _end_web_sessions(session: AsyncSession, user: User, *, keep: str | No
     return len(rows)
 
 
-async def reset_password(session: AsyncSession, actor: Principal, username: str, password: str) -> User:
-    """Set another user's password (admins only); their open web sessions end, API tokens stay."""
+async def reset_password(session: AsyncSession, actor: Principal, username: str, password: str, *,
+                         keep_session: str | None = None) -> User:
+    """Set a user's password (admins only); their open web sessions end, API tokens stay.
+
+    ``keep_session`` is the caller's own web session, kept when admins reset their own password.
+    """
     require(actor, Action.USER_MANAGE)
     user = await get_user(session, username)
     _check_password(password)
     user.password_hash = hash_password(password)
-    ended = await _end_web_sessions(session, user)
+    ended = await _end_web_sessions(session, user, keep=keep_session if user.id == actor.user_id else None)
     await audit.record(session, actor, "user.password_reset", target_type="user", target_id=username,
                        detail={"sessions_ended": ended})
     return user

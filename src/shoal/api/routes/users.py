@@ -65,9 +65,10 @@ async def enable_user(principal: CurrentPrincipal, session: SessionDep, username
 
 @router.put("/users/{username}/password", status_code=204,
             summary="Set a user's password (admins); their web sessions end")
-async def reset_password(body: PasswordReset, principal: CurrentPrincipal, session: SessionDep,
+async def reset_password(body: PasswordReset, request: Request, principal: CurrentPrincipal, session: SessionDep,
                          username: Username) -> Response:
-    await accounts.reset_password(session, principal, username, body.password)
+    keep = request.cookies.get(SESSION_COOKIE) if principal.via == "web" else None
+    await accounts.reset_password(session, principal, username, body.password, keep_session=keep)
     await session.commit()
     return Response(status_code=204)
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoal.api.deps import CtxDep, SessionDep
+from shoal.api.deps import SESSION_COOKIE, CtxDep, SessionDep
 from shoal.api.problems import language_of
 from shoal.api.routes.users import forget_gateway_callers
 from shoal.business import builtin
@@ -252,7 +252,9 @@ async def reset_password(request: Request, username: Annotated[str, Path(min_len
         error = FormError("error.password_mismatch", translate("error.password_mismatch", lang), None, "confirm",
                           400)
         return await _password_page(request, session, principal, username, error=error, status=400)
-    result = await attempt(request, session, principal, accounts.reset_password(session, principal, username, password),
+    result = await attempt(request, session, principal,
+                           accounts.reset_password(session, principal, username, password,
+                                                   keep_session=request.cookies.get(SESSION_COOKIE)),
                            action="user.password_reset", target_type="user", target_id=username)
     if isinstance(result, FormError):
         if result.status == 404:
