@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import httpx
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from kubesim.certs import CertificateAuthority
 from kubesim.runner import Simulator
@@ -76,16 +77,18 @@ async def test_only_shoal_errors_leave_the_client(shared_sim: Simulator) -> None
 
 
 async def test_status_codes_and_garbage_are_translated() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        status = int(request.url.path.rsplit("/", 1)[-1])
+    async def answer(request: web.Request) -> web.Response:
+        status = int(request.path.rsplit("/", 1)[-1])
         if status == 299:
-            return httpx.Response(200, text="<html>not json</html>")
-        return httpx.Response(status, json={"kind": "Status", "message": "x" * 5000, "reason": "R"})
+            return web.Response(status=200, text="<html>not json</html>")
+        return web.json_response({"kind": "Status", "message": "x" * 5000, "reason": "R"}, status=status)
 
+    app = web.Application()
+    app.router.add_get("/status/{code}", answer)
     expected = {409: Conflict, 422: Invalid, 403: ClusterUnreachable, 500: ClusterUnreachable,
                 429: ClusterUnreachable, 299: ClusterUnreachable}
-    async with connect(Credential(server="https://k8s.example", token="t"),
-                       transport=httpx.MockTransport(answer)) as kube:
+    async with TestServer(app, host="127.0.0.1") as server, \
+            connect(Credential(server=str(server.make_url("")).rstrip("/"), token="t")) as kube:
         for status, kind in expected.items():
             with pytest.raises(kind) as caught:
                 await kube.get(f"/status/{status}")

@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import httpx
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
 from kubesim.runner import Simulator
@@ -50,14 +52,14 @@ async def test_overview(client: httpx.AsyncClient, people: dict[str, dict[str, s
 
 
 async def test_overview_says_when_metrics_are_not_served() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
-        if "metrics.k8s.io" in request.url.path:
-            return httpx.Response(404, json={"kind": "Status", "reason": "NotFound", "message": "not found"})
-        return httpx.Response(200, json={"items": []})
+    async def not_found(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "reason": "NotFound", "message": "not found"}, status=404)
 
+    app = web.Application()
+    app.router.add_get("/apis/metrics.k8s.io/v1beta1/nodes", not_found)
     overview = Overview()
-    async with connect(Credential(server="https://k8s.example:6443", token="t"),
-                       transport=httpx.MockTransport(answer)) as kube:
+    async with TestServer(app, host="127.0.0.1") as server, \
+            connect(Credential(server=str(server.make_url("")).rstrip("/"), token="t")) as kube:
         await _metrics(kube, overview)
     assert overview.metrics_available is False and overview.cpu.usage is None and overview.cpu.usage_share is None
     assert overview.notes == ["cluster.metrics_unavailable"]
