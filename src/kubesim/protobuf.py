@@ -28,8 +28,9 @@ _EPOCH = "1970-01-01T00:00:00Z"
 
 # type notation: "s" string, "i" integer, "b" bool, "y" bytes (base64 in JSON), "t" Time,
 # "q" Quantity, "n" IntOrString, "[]X" repeated, "{s}"/"{y}"/"{q}" map with string keys, else a
-# message. Go's non-pointer fields are always encoded, so their zero values are dropped (they
-# mean "unset"); a "*" suffix marks pointer fields, whose zero is a real value (replicas: 0).
+# message ("~X": inlined into the parent, as Go's embedded structs are in JSON). Go's non-pointer
+# fields are always encoded, so their zero values are dropped (they mean "unset"); a "*" suffix
+# marks pointer fields, whose zero is a real value (replicas: 0).
 Spec = dict[int, tuple[str, str]]
 
 _META: Spec = {
@@ -112,6 +113,17 @@ MESSAGES: dict[str, Spec] = {
     "MetricSpec": {1: ("type", "s"), 4: ("resource", "ResourceMetricSource")},
     "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "MetricTarget")},
     "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"), 4: ("averageUtilization", "i*")},
+    "Ingress": {1: ("metadata", "ObjectMeta"), 2: ("spec", "IngressSpec")},
+    "IngressSpec": {1: ("defaultBackend", "IngressBackend"), 2: ("tls", "[]IngressTLS"), 3: ("rules", "[]IngressRule"),
+                    4: ("ingressClassName", "s")},
+    "IngressTLS": {1: ("hosts", "[]s"), 2: ("secretName", "s")},
+    "IngressRule": {1: ("host", "s"), 2: ("", "~IngressRuleValue")},
+    "IngressRuleValue": {1: ("http", "HTTPIngressRuleValue")},
+    "HTTPIngressRuleValue": {1: ("paths", "[]HTTPIngressPath")},
+    "HTTPIngressPath": {1: ("path", "s"), 2: ("backend", "IngressBackend"), 3: ("pathType", "s")},
+    "IngressBackend": {4: ("service", "IngressServiceBackend")},
+    "IngressServiceBackend": {1: ("name", "s"), 2: ("port", "ServiceBackendPort")},
+    "ServiceBackendPort": {1: ("name", "s"), 2: ("number", "i")},
     "ResourceQuota": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ResourceQuotaSpec")},
     "ResourceQuotaSpec": {1: ("hard", "{q}"), 2: ("scopes", "[]s")},
     "PriorityClass": {1: ("metadata", "ObjectMeta"), 2: ("value", "i*"), 3: ("globalDefault", "b"),
@@ -220,7 +232,10 @@ def _message(name: str, raw: bytes) -> JSON:
         if num not in spec:
             continue
         key, kind = spec[num]
-        if kind.startswith("{"):
+        if kind.startswith("~"):  # an embedded struct whose fields JSON inlines into the parent
+            raw_value = values[-1]
+            out.update(_message(kind[1:], raw_value if isinstance(raw_value, bytes) else b""))
+        elif kind.startswith("{"):
             value_kind = kind[1:-1]
             entries = {}
             for entry in values:

@@ -96,3 +96,16 @@ def test_autoscale_creates_hpa(kubectl: Kubectl) -> None:
     assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 5)  # type: ignore[index]
     target = spec["metrics"][0]["resource"]  # type: ignore[index]
     assert target == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}
+
+
+def test_create_ingress(kubectl: Kubectl) -> None:
+    kubectl("create", "ingress", "web", "--class=nginx", "--rule=shop.example.com/api*=api:8080,tls=shop-tls")
+    spec = _get(kubectl, "ingress", "web")["spec"]
+    assert spec["ingressClassName"] == "nginx"  # type: ignore[index]
+    assert spec["tls"] == [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}]  # type: ignore[index]
+    rule = spec["rules"][0]  # type: ignore[index]
+    assert rule["host"] == "shop.example.com"
+    assert rule["http"]["paths"] == [{"path": "/api", "pathType": "Prefix", "backend": {
+        "service": {"name": "api", "port": {"number": 8080}}}}]
+    row = kubectl("get", "ingress", "web").stdout.splitlines()[1].split()
+    assert row[:3] == ["web", "nginx", "shop.example.com"]
