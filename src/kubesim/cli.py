@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--out", required=True, help="directory for ca.crt and kubeconfigs")
     serve.add_argument("--heartbeat", type=float, default=10.0,
                        help="seconds between node lease renewals (0 = none)")
+    serve.add_argument("--identity-seed", default=None,
+                       help="derive kube-system UIDs from this seed (same seed = same cluster identity)")
     serve.add_argument("--no-workloads", action="store_true",
                        help="skip the seeded kube-proxy DaemonSet and coredns Deployment")
     return p
@@ -39,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sim = Simulator(nodes=args.nodes, clusters=args.clusters, host=args.host, port=args.port,
-                    out_dir=args.out, seed_workloads=not args.no_workloads, heartbeat=args.heartbeat)
+                    out_dir=args.out, seed_workloads=not args.no_workloads, heartbeat=args.heartbeat,
+                    identity_seed=args.identity_seed)
 
     async def run() -> None:
         serving = asyncio.ensure_future(sim.serve())

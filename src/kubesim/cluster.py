@@ -104,7 +104,10 @@ class VirtualCluster:
     """All state of one simulated cluster; every method is safe to call from any thread."""
 
     def __init__(self, name: str, nodes: int = 3, *, seed_workloads: bool = True,
-                 history: int = 1000) -> None:
+                 history: int = 1000, identity_seed: str | None = None) -> None:
+        """``identity_seed`` makes the kube-system UID a function of (seed, name), so a
+        restarted simulator with the same seed is recognised as the same cluster."""
+        self._identity_seed = identity_seed
         self.name = name
         self.store = Store(history)
         self.logs = LogBook()
@@ -223,9 +226,12 @@ class VirtualCluster:
     def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> JSON:
         """Create a namespace with the defaults and companions the real cluster adds."""
         meta_labels = {"kubernetes.io/metadata.name": name, **(labels or {})}
+        uid = None
+        if self._identity_seed is not None and name == "kube-system":
+            uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kubesim:{self._identity_seed}:{self.name}:kube-system"))
         ns = self.store.create(by_plural("namespaces"), {
             "metadata": {"name": name, "labels": meta_labels},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}, uid=uid)
         self.store.create(by_plural("serviceaccounts"), {"metadata": {"name": "default"}}, name)
         return ns
 

@@ -70,13 +70,15 @@ class Simulator:
 
     def __init__(self, *, nodes: int = 3, clusters: int | list[str] = 1, host: str = "127.0.0.1",
                  port: int = 0, out_dir: str | Path | None = None, seed_workloads: bool = True,
-                 history: int = 1000, heartbeat: float = 10.0) -> None:
+                 history: int = 1000, heartbeat: float = 10.0, identity_seed: str | None = None) -> None:
         names = clusters if isinstance(clusters, list) else (
             ["kubesim"] if clusters == 1 else [f"cluster-{i}" for i in range(1, clusters + 1)])
         self.ca = CertificateAuthority()
         self.server_keys = self.ca.issue_server()
         self.admin_cert = self.ca.issue_client(ADMIN.user, list(ADMIN.groups))
-        self.clusters = [VirtualCluster(n, nodes, seed_workloads=seed_workloads, history=history) for n in names]
+        self.clusters = [VirtualCluster(n, nodes, seed_workloads=seed_workloads, history=history,
+                                        identity_seed=identity_seed) for n in names]
+        self._identity_seed = identity_seed
         self._history = history
         # clusters reached through /clusters/<name> with files in out_dir/<name>/: all of them when
         # several were asked for, else only those added later (the first keeps the plain layout)
@@ -109,7 +111,8 @@ class Simulator:
         """Add a virtual cluster while serving; its files go to ``out_dir/<name>/``."""
         if name in self.app.clusters:
             raise ValueError(f"cluster {name!r} exists")
-        cluster = VirtualCluster(name, nodes, seed_workloads=seed_workloads, history=self._history)
+        cluster = VirtualCluster(name, nodes, seed_workloads=seed_workloads, history=self._history,
+                                 identity_seed=self._identity_seed)
         self.clusters.append(cluster)
         self._prefixed.add(name)
         self.app.add_cluster(cluster)

@@ -156,8 +156,11 @@ class Store:
         for hook in list(self.hooks):
             hook(ev)
 
-    def create(self, rt: ResourceType, obj: JSON, namespace: str = "") -> JSON:
-        """Store a new object, filling server-owned metadata; 409 if the name is taken."""
+    def create(self, rt: ResourceType, obj: JSON, namespace: str = "", *, uid: str | None = None) -> JSON:
+        """Store a new object, filling server-owned metadata; 409 if the name is taken.
+
+        ``uid`` lets the simulator give seeded objects a chosen UID (clients' UIDs are ignored).
+        """
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
@@ -177,7 +180,7 @@ class Store:
             if k in bucket:
                 raise already_exists(rt, meta["name"])
             rv = self._bump()
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = uid or str(uuid.uuid4())
             meta["resourceVersion"] = str(rv)
             meta["creationTimestamp"] = now_iso()
             meta["generation"] = 1

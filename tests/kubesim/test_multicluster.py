@@ -74,3 +74,14 @@ def test_add_cluster_while_serving() -> None:
         with httpx.Client(verify=ctx, headers={"Authorization": f"Bearer {extra.admin_token}"}, timeout=10) as http:
             nodes = http.get(f"{sim.cluster_url('late')}/api/v1/nodes").json()["items"]
         assert [n["metadata"]["name"] for n in nodes] == ["late-control-plane", "late-worker-1"]
+
+
+def test_identity_seed_makes_kube_system_uid_stable() -> None:
+    from kubesim.cluster import VirtualCluster
+
+    first = VirtualCluster("prod", 1, seed_workloads=False, identity_seed="demo")
+    again = VirtualCluster("prod", 1, seed_workloads=False, identity_seed="demo")
+    other = VirtualCluster("staging", 1, seed_workloads=False, identity_seed="demo")
+    unseeded = VirtualCluster("prod", 1, seed_workloads=False)
+    assert first.kube_system_uid == again.kube_system_uid
+    assert len({first.kube_system_uid, other.kube_system_uid, unseeded.kube_system_uid}) == 3
