@@ -50,7 +50,9 @@ async def get_session(ctx: CtxDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that got 201 can read what it created
+# at once, and a failed commit becomes an error response instead of a success already on the wire.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def csrf_token_for(secret_key: str, session_token: str) -> str:
