@@ -37,6 +37,7 @@ from shoal.store.types import utcnow
 
 CLUSTERS = int(os.environ.get("BENCH_HEALTH_CLUSTERS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_HEALTH_CONCURRENCY", "64"))
+KEEP = int(os.environ.get("BENCH_HEALTH_KEEP", "4096"))
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -110,9 +111,10 @@ async def _run(db_url: str, data: Path, kubeconfigs: list[str]) -> None:
     await _seed(ctx, kubeconfigs)
     # a long interval, so a slow sweep never meets clusters that are due again: each is probed once per sweep
     settings = ClusterSettings(health_concurrency=CONCURRENCY, health_batch=500, health_timeout=10,
-                               health_interval=3600, health_max_backoff=3600)
+                               health_interval=3600, health_max_backoff=3600, health_keep_connections=KEEP)
     loop = HealthLoop(ctx, settings)
-    print(f"{CLUSTERS} clusters registered; concurrency {CONCURRENCY}; RSS before the sweep {rss0:.0f} MiB",
+    print(f"{CLUSTERS} clusters registered; concurrency {CONCURRENCY}; connections kept for {KEEP} clusters; "
+          f"RSS before the sweep {rss0:.0f} MiB",
           flush=True)
     seconds, batches, cpu = await _sweep_all(loop)
     _report("first sweep", seconds, batches, cpu)
@@ -134,6 +136,7 @@ async def _run(db_url: str, data: Path, kubeconfigs: list[str]) -> None:
         failing = await session.scalar(select(func.count()).select_from(Cluster)
                                        .where(Cluster.status == ClusterStatus.CONNECT_FAILURE.value))
     print(f"CONNECT-FAILURE after that sweep: {failing}", flush=True)
+    await loop.close()
     await ctx.db.dispose()
 
 
