@@ -10,7 +10,8 @@ controllers, events).
 
 Entry points:
 
-* ``Simulator`` (``kubesim.runner``) — in-process server: ``Simulator(nodes=3).start()``,
+* ``Simulator`` (``kubesim.runner``) — in-process server: ``Simulator(nodes=3).start()``
+  (or ``start_in_thread(nodes=3)``),
   ``.url``, ``.kubeconfig_path("admin"|"viewer"|"admin-cert", cluster=None)``,
   ``.cluster(name)`` → ``VirtualCluster``; ``.stop()``. Also a context manager.
 * ``SubprocessSimulator`` — ``kubesim serve`` as a child process.
@@ -28,7 +29,7 @@ requests without the prefix go to the first cluster.
 
 from kubesim.authz import ROLE_ADMIN, ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW, Identity, Rule
 from kubesim.cluster import VirtualCluster
-from kubesim.runner import Simulator, SubprocessSimulator
+from kubesim.runner import Simulator, SubprocessSimulator, start_in_thread
 
 __all__ = [
     "ROLE_ADMIN",
@@ -40,4 +41,5 @@ __all__ = [
     "Simulator",
     "SubprocessSimulator",
     "VirtualCluster",
+    "start_in_thread",
 ]

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -30,7 +31,7 @@ from kubesim.cluster import ADMIN, VirtualCluster
 from kubesim.server import ApiServer
 from kubesim.tls import CertRecordingProtocol, SafeWebSocketProtocol
 
-__all__ = ["IDENTITIES", "Simulator", "SubprocessSimulator", "kubeconfig_yaml"]
+__all__ = ["IDENTITIES", "Simulator", "SubprocessSimulator", "kubeconfig_yaml", "start_in_thread"]
 
 IDENTITIES = ("admin", "viewer", "admin-cert")
 
@@ -250,6 +251,11 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_in_thread(**kwargs: Any) -> Simulator:
+    """``Simulator(**kwargs).start()``: serving from a background thread; call ``.stop()`` when done."""
+    return Simulator(**kwargs).start()
 
 
 class SubprocessSimulator:

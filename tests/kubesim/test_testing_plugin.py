@@ -25,3 +25,13 @@ def test_factory_builds_other_shapes(kubesim_factory: Callable[..., Simulator]) 
     assert [c.name for c in sim.clusters] == ["cluster-1", "cluster-2"]
     sim.cluster("cluster-2").grant_group("auditors", ROLE_VIEW)
     assert sim.kubeconfig_path("viewer", "cluster-2").endswith("cluster-2/viewer.kubeconfig")
+
+
+def test_start_in_thread() -> None:
+    from kubesim import start_in_thread
+
+    sim = start_in_thread(nodes=1, seed_workloads=False)
+    try:
+        assert sim.url.startswith("https://127.0.0.1:") and sim.cluster().node_names() == ["kubesim-control-plane"]
+    finally:
+        sim.stop()
