@@ -35,7 +35,14 @@ from kubesim.errors import (
 )
 from kubesim.podutil import desired_healthy, pod_is_ready
 from kubesim.resources import ResourceType, by_plural
-from kubesim.reviews import decode_body, self_subject_access_review, self_subject_review, self_subject_rules_review
+from kubesim.reviews import (
+    decode_body,
+    self_subject_access_review,
+    self_subject_review,
+    self_subject_rules_review,
+    subject_access_review,
+    token_review,
+)
 from kubesim.selectors import Predicate, parse_field_selector, parse_label_selector, selector_from_spec
 from kubesim.store import check_namespace, now_iso
 from kubesim.tables import table_for
@@ -395,6 +402,11 @@ def review(call: Call) -> Reply:
         return 201, self_subject_access_review(policy, who, body)
     if call.rt.plural == "selfsubjectrulesreviews":
         return 201, self_subject_rules_review(policy, who, body)
+    if call.rt.plural in ("subjectaccessreviews", "localsubjectaccessreviews"):
+        return 201, subject_access_review(policy, body, call.namespace)
+    if call.rt.plural == "tokenreviews":
+        token = str((body.get("spec") or {}).get("token", ""))
+        return 201, token_review(call.cluster.identity_for_token(token), body)
     return 201, self_subject_review(who)
 
 

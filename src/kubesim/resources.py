@@ -160,6 +160,12 @@ RESOURCES: tuple[ResourceType, ...] = (
                  verbs=("create",), stored=False),
     ResourceType("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
                  verbs=("create",), stored=False),
+    ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False,
+                 verbs=("create",), stored=False),
+    ResourceType("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", True,
+                 verbs=("create",), stored=False),
+    ResourceType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False,
+                 verbs=("create",), stored=False),
     ResourceType("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
                  verbs=("create",), stored=False),
 )

@@ -16,7 +16,7 @@ from kubesim.errors import bad_request
 JSON = dict[str, Any]
 
 __all__ = ["PROTOBUF", "decode_body", "self_subject_access_review", "self_subject_review",
-           "self_subject_rules_review"]
+           "self_subject_rules_review", "subject_access_review", "token_review"]
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
@@ -32,6 +32,33 @@ def decode_body(body: bytes, content_type: str) -> JSON:
     if not isinstance(data, dict):
         raise bad_request("body must be an object")
     return data
+
+
+def subject_access_review(policy: Policy, review: JSON, namespace: str = "") -> JSON:
+    """(Local)SubjectAccessReview: may the user and groups in the spec do this?"""
+    spec = review.get("spec") or {}
+    who = Identity(spec.get("user", ""), tuple(spec.get("groups") or ()), spec.get("uid", ""))
+    if namespace:
+        spec.setdefault("resourceAttributes", {})["namespace"] = namespace
+    answer = self_subject_access_review(policy, who.with_authenticated(), review)
+    answer["kind"] = review.get("kind") or ("LocalSubjectAccessReview" if namespace else "SubjectAccessReview")
+    if namespace:
+        answer["metadata"]["namespace"] = namespace
+    return answer
+
+
+def token_review(who: Identity | None, review: JSON) -> JSON:
+    """TokenReview: whose token is this (``who`` is None for an unknown or expired token)?"""
+    status: JSON = {"authenticated": who is not None}
+    if who is not None:
+        status["user"] = {"username": who.user, "groups": list(who.with_authenticated().groups)}
+        if who.uid:
+            status["user"]["uid"] = who.uid
+        status["audiences"] = (review.get("spec") or {}).get("audiences") or ["https://kubernetes.default.svc"]
+    else:
+        status["error"] = "invalid bearer token"
+    return {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None}, "spec": review.get("spec") or {}, "status": status}
 
 
 def self_subject_access_review(policy: Policy, who: Identity, review: JSON) -> JSON:

@@ -296,3 +296,25 @@ def test_anonymous_requests(sim: Simulator) -> None:
         denied = anon.get("/api/v1/pods")
         assert denied.status_code == 403
         assert 'User "system:anonymous" cannot list resource "pods"' in denied.json()["message"]
+
+
+def test_subject_access_and_token_reviews(http: Http, sim: Simulator) -> None:
+    from kubesim.authz import ROLE_EDIT
+
+    sim.cluster().grant_group("devs", ROLE_EDIT, namespaces=["default"])
+    admin = http()
+    sar = admin.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json={
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "dana", "groups": ["devs"],
+                 "resourceAttributes": {"verb": "create", "resource": "pods", "namespace": "default"}}})
+    assert sar.status_code == 201 and sar.json()["status"]["allowed"] is True
+    local = admin.post("/apis/authorization.k8s.io/v1/namespaces/kube-system/localsubjectaccessreviews", json={
+        "spec": {"user": "dana", "groups": ["devs"], "resourceAttributes": {"verb": "create", "resource": "pods"}}})
+    assert local.json()["status"]["allowed"] is False
+    review = admin.post("/apis/authentication.k8s.io/v1/tokenreviews", json={
+        "spec": {"token": sim.cluster().viewer_token}}).json()["status"]
+    assert review["authenticated"] is True and review["user"]["username"] == "kubesim-viewer"
+    bogus = admin.post("/apis/authentication.k8s.io/v1/tokenreviews", json={"spec": {"token": "nope"}})
+    assert bogus.json()["status"]["authenticated"] is False
+    assert http("viewer").post("/apis/authentication.k8s.io/v1/tokenreviews",
+                               json={"spec": {"token": "x"}}).status_code == 403
