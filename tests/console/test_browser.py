@@ -10,12 +10,13 @@ the audit log lists the commands.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.browser.conftest import chromium, screenshots  # noqa: F401  (fixtures)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshots  # noqa: F401  (fixture)
 from tests.console.conftest import IDLE_TIMEOUT, PASSWORD, World
 
 pytestmark = pytest.mark.browser
@@ -27,6 +28,20 @@ REFUSED = {
     "kubectl get nodes > /tmp/x": "'>' is not supported",
     "$(id)": "'$(' is not supported",
 }
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """A Chromium of this module's own, closed at its end (the browser package's one lives as long as that
+    package, and its event loop would stop the asyncio tests that follow)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _screen(page: Page) -> Locator:

@@ -58,7 +58,7 @@ from shoal.console.recording import Recorder, recordings_dir
 from shoal.console.relay import TlsRelay
 from shoal.context import AppContext
 from shoal.core.config import ConsoleSettings
-from shoal.core.errors import Conflict, NotFound, Unavailable
+from shoal.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from shoal.core.i18n import translate
 from shoal.gateway import tokens
 from shoal.gateway.kubeconfig import kubeconfig_yaml
@@ -291,6 +291,10 @@ class ConsoleManager:
             try:
                 folder, env = await self._prepare(console, actor)
                 shell = ShellProcess(env, folder)
+            except (PermissionDenied, NotFound, Unauthenticated):  # the right went between create and attach
+                reason = CloseReason.REVOKED
+                await terminal.send(self._closing_text(console, reason))
+                return reason
             except (OSError, Unavailable) as e:
                 log.warning("console %s could not start: %s", console.id, e)
                 await terminal.send(self._closing_text(console, CloseReason.ERROR))
