@@ -81,3 +81,16 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, admin_hea
     assert "shoal_http_request_duration_seconds_bucket" in metrics
     r = await client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["x-request-id"] == "abc123"
+
+
+async def test_audit_time_filters_accept_times_without_a_zone(client: httpx.AsyncClient,
+                                                              admin_headers: dict[str, str]) -> None:
+    await client.post("/api/v1/projects", json={"code": "tz", "name": "Zones"}, headers=admin_headers)
+    now = utcnow()
+    naive_past = (now - timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    naive_future = (now + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    r = await client.get("/api/v1/audit", params={"since": naive_past, "action": "project.create"},
+                         headers=admin_headers)
+    assert r.status_code == 200 and r.json()["total"] == 1
+    r = await client.get("/api/v1/audit", params={"since": naive_future}, headers=admin_headers)
+    assert r.status_code == 200 and r.json()["total"] == 0

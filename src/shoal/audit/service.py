@@ -9,7 +9,7 @@ transaction rolls back, are recorded by the edge in a fresh transaction
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -56,6 +56,13 @@ class AuditFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # A time without a zone is read as UTC, the zone every stored time is in.
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                object.__setattr__(self, name, moment.replace(tzinfo=UTC))
 
 
 def _scoped(principal: Principal, flt: AuditFilter) -> Select[AuditEntry]:

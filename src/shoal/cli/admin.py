@@ -186,11 +186,13 @@ def request_reject(request_id: int = typer.Argument(...), note: str = typer.Opti
 def audit(
     user: str = typer.Option(None, "--user"), action: str = typer.Option(None, "--action"),
     project: str = typer.Option(None, "--project"), outcome: str = typer.Option(None, "--outcome"),
+    since: str = typer.Option(None, "--since", help="From this time (ISO 8601, UTC if no zone)"),
+    until: str = typer.Option(None, "--until", help="Before this time (ISO 8601, UTC if no zone)"),
     limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset"), output: str = OutputOpt,
 ) -> None:
     """Show the audit log, newest first."""
     page = ApiClient().get("/api/v1/audit", username=user, action=action, project=project, outcome=outcome,
-                           limit=limit, offset=offset)
+                           since=since, until=until, limit=limit, offset=offset)
     if output == "json":
         output_json(page)
         return
