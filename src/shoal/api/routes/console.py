@@ -206,7 +206,9 @@ async def terminal(websocket: WebSocket, session_id: str) -> None:
     except ShoalError:
         await websocket.close(code=1008)  # before accept: the client sees HTTP 403
         return
-    lang = websocket.cookies.get("shoal_lang") or negotiate(websocket.headers.get("accept-language"))
+    # The language chosen when the session was created stands unless this connection names one.
+    accept = websocket.headers.get("accept-language")
+    lang = websocket.cookies.get("shoal_lang") or (negotiate(accept) if accept else None)
     if lang in ("zh-CN", "en"):
         console.lang = lang
     await websocket.accept()
