@@ -37,7 +37,7 @@ from shoal.store.types import utcnow
 
 CLUSTERS = int(os.environ.get("BENCH_HEALTH_CLUSTERS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_HEALTH_CONCURRENCY", "64"))
-KEEP = int(os.environ.get("BENCH_HEALTH_KEEP", "4096"))
+KEEP = int(os.environ.get("BENCH_HEALTH_KEEP", "0"))
 
 
 def _rss_mib() -> tuple[float, float]:

@@ -172,8 +172,9 @@ class HealthLoop:
     async def probe(self, cluster_id: str, encrypted: str) -> ProbeResult:
         """GET /version with the cluster's credential; any failure becomes a one-line reason.
 
-        Connections are kept alive between sweeps (up to ``health_keep_connections``
-        clusters), so a steady sweep costs one request per cluster, not a TLS handshake.
+        With ``health_keep_connections`` above zero, connections of that many clusters stay
+        open between sweeps, so a probe costs a request instead of a TLS handshake — when the
+        API server (and any load balancer before it) keeps idle connections that long.
         """
         try:
             kube = self._client(cluster_id, encrypted)

@@ -25,6 +25,8 @@ class ClusterSettings(BaseSettings):
     health_max_backoff: float = Field(
         300.0, gt=0, description="Upper bound of the delay between probes of a failing cluster.")
     health_keep_connections: int = Field(
-        4096, ge=0, description="Clusters whose connection the health loop keeps open between probes.")
+        0, ge=0, description="Clusters whose connection the health loop keeps open between probes (about 80 KiB "
+                             "each; worth it only when API servers and load balancers keep idle connections "
+                             "longer than the interval).")
     health_batch: int = Field(500, ge=1, le=10000, description="Clusters claimed per database round trip.")
     cert_warn_days: int = Field(30, ge=0, description="Warn when a client certificate expires within this many days.")
