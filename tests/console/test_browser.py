@@ -67,6 +67,8 @@ def test_viewer_console(console_world: World, chromium: Browser, screenshots: Pa
     expect(page.get_by_test_id("whoami")).to_have_text("vera")
 
     page.goto(url + "/projects/alpha/clusters")
+    expect(page.get_by_test_id("webconsole-button")).to_be_visible()
+    page.screenshot(path=str(screenshots / "console-00-cluster-list.png"))
     page.locator(f'tr[data-cluster="{console_world.cluster_id}"]').get_by_test_id("webconsole-button").click()
     expect(page).to_have_url(url + f"/console/{console_world.cluster_id}")
     expect(page.get_by_test_id("console-status")).to_have_text("Connected")
