@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from shoal.api import problems
 from shoal.api.middleware import RequestMetricsMiddleware
 from shoal.api.routes import audit, auth, businesses, clusters, kubeconfigs, ops, projects, requests, tasks, users
+from shoal.api.routes import console as console_routes
 from shoal.api.routes import nodes as node_routes
 from shoal.context import AppContext
 from shoal.gateway.proxy import GatewayDispatch, build_gateway
@@ -24,7 +25,7 @@ API_ROUTERS: tuple[APIRouter, ...]
 API_ROUTERS = (auth.router, users.router, projects.router, businesses.router, requests.router, audit.router,
                tasks.router, clusters.router, kubeconfigs.router)
 API_ROUTERS += (node_routes.router,)
-API_ROUTERS += (__import__("shoal.api.routes.console", fromlist=["router"]).router,)  # web console (R20)
+API_ROUTERS += (console_routes.router,)
 
 
 def create_app(ctx: AppContext, *, with_web: bool = True) -> FastAPI:
