@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import datetime
 from typing import Any
 
 import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kubesim.certs import CertificateAuthority
-from kubesim.runner import Simulator
+from kubesim.certs import CertificateAuthority, KeyPair
+from kubesim.runner import Simulator, kubeconfig_yaml
 from shoal.clusters.check import check_kubeconfig
 from shoal.clusters.settings import ClusterSettings
 from shoal.core.errors import ClusterUnreachable, Conflict, Invalid, NotFound, ShoalError
@@ -101,3 +106,28 @@ async def test_hostname_mismatch_is_said_plainly(shared_sim: Simulator) -> None:
     report = await check_kubeconfig(yaml.safe_dump(doc), settings=ClusterSettings())
     failure = report.failure
     assert failure is not None and failure.name == "tls" and failure.message == "check.tls.hostname", failure
+
+
+def _short_lived_client_cert(sim: Simulator, days: int) -> KeyPair:
+    """A cluster-admin client certificate of the simulator's CA that expires in ``days`` days."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "kubesim-admin")])
+    ca_cert = x509.load_pem_x509_certificate(sim.ca.cert_pem)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(sim.ca._key, hashes.SHA256()))
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+async def test_client_certificate_expiring_soon_passes_with_a_warning(shared_sim: Simulator) -> None:
+    pair = _short_lived_client_cert(shared_sim, days=10)
+    text = kubeconfig_yaml(shared_sim.url, shared_sim.ca.cert_pem, "soon", client=pair)
+    report = await check_kubeconfig(text, settings=ClusterSettings())
+    assert report.ok, [i.render("en") for i in report.items]
+    item = next(i for i in report.items if i.name == "certificate").render("en")
+    assert item["passed"] and "expires on" in item["warning"] and "in 9 days" in item["warning"]
