@@ -68,6 +68,7 @@ def test_viewer_reads_but_cordon_is_forbidden(console: Any, console_world: World
     # The gateway refuses the PATCH with a 403 Forbidden Status; kubectl's cordon prints only its message …
     out = term.run(f"kubectl cordon {node}")
     assert f'unable to cordon node "{node}"' in out and "may not patch nodes" in out, out
+    assert f'nodes "{node}" is forbidden' in out, out
     # … while other writes print the reason too.
     out = term.run(f"kubectl label node {node} team=web")
     assert "Error from server (Forbidden)" in out and "may not patch nodes" in out, out

@@ -137,7 +137,7 @@ async def test_impersonation_can_be_turned_off_by_a_manager(gw: dict[str, Any]) 
     ("bad", "GET", "/api/v1/nodes", 401, "Unauthorized", "not valid"),
     ("basic", "GET", "/api/v1/nodes", 401, "Unauthorized", "Only 'Authorization: Bearer"),
     ("eve", "GET", "/api/v1/nodes", 403, "Forbidden", 'user "eve" has no role in project alpha'),
-    ("vera", "PATCH", "/api/v1/nodes/n1", 403, "Forbidden", "may not patch nodes"),
+    ("vera", "PATCH", "/api/v1/nodes/n1", 403, "Forbidden", 'nodes "n1" is forbidden: shoal: user "vera"'),
     ("vera", "GET", "/api/v1/namespaces/default/secrets", 403, "Forbidden", "cluster_use"),
     ("dave", "DELETE", "/api/v1/namespaces/default", 403, "Forbidden", "cluster_manage"),
 ])

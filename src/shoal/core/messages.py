@@ -699,13 +699,13 @@ MESSAGES.update({
     "error.gateway_no_cluster": ("Cluster {id} does not exist in Shoal.", "Shoal 中不存在集群 {id}。"),
     "error.gateway_token_cluster": ("This token is for cluster {bound}, not {cluster}.",
                                     "该令牌只能用于集群 {bound}，不能用于 {cluster}。"),
-    "error.gateway_forbidden": ("shoal: user \"{user}\" ({role} of project {project}) may not {verb} {kind} on "
+    "error.gateway_forbidden": ("{what} is forbidden: shoal: user \"{user}\" ({role} of project {project}) may not {verb} {kind} on "
                                 "cluster {cluster}: that needs the right '{action}'.",
-                                "shoal：用户 \"{user}\"（项目 {project} 的 {role}）不能在集群 {cluster} 上对 {kind} "
+                                "{what} is forbidden: shoal：用户 \"{user}\"（项目 {project} 的 {role}）不能在集群 {cluster} 上对 {kind} "
                                 "执行 {verb}：需要 '{action}' 权限。"),
-    "error.gateway_not_member": ("shoal: user \"{user}\" has no role in project {project}, which cluster {cluster} "
+    "error.gateway_not_member": ("{what} is forbidden: shoal: user \"{user}\" has no role in project {project}, which cluster {cluster} "
                                  "belongs to: {verb} {kind} needs the right '{action}'.",
-                                 "shoal：用户 \"{user}\" 不是集群 {cluster} 所属项目 {project} 的成员：对 {kind} "
+                                 "{what} is forbidden: shoal：用户 \"{user}\" 不是集群 {cluster} 所属项目 {project} 的成员：对 {kind} "
                                  "执行 {verb} 需要 '{action}' 权限。"),
     "hint.gateway_forbidden": ("Ask a manager of project {project} for a role that has it.",
                                "请向项目 {project} 的管理员申请具备该权限的角色。"),

@@ -194,6 +194,8 @@ class Gateway:
             raise PermissionDenied(
                 "error.gateway_forbidden" if role is not None else "error.gateway_not_member",
                 hint="hint.gateway_forbidden", user=principal.username, verb=info.verb, kind=info.kind or info.path,
+                # Kubernetes' own wording ('nodes "n1" is forbidden: …'), which kubectl and people recognise.
+                what=f'{info.kind} "{info.name}"' if info.name else (info.kind or info.path),
                 cluster=cluster.id, action=action.value, project=cluster.project_code,
                 role=role.value if role is not None else "")
         if cluster.credential is None:
