@@ -17,7 +17,7 @@ from shoal.clusters.models import Cluster
 from shoal.clusters.overview import Overview, _metrics
 from shoal.clusters.settings import ClusterSettings
 from shoal.context import AppContext
-from shoal.kube import Credential, connect
+from shoal.kube import Credential, connect, parse_kubeconfig
 from shoal.store.types import utcnow
 from shoal.tasks.worker import Worker
 
@@ -188,3 +188,25 @@ async def test_import_failure_is_recorded(client: httpx.AsyncClient, people: dic
     detail = (await client.get(f"/api/v1/clusters/{r.json()['id']}",
                                headers=people["mona"])).json()
     assert detail["status"] == "IMPORT-FAILURE" and "HTTP 401" in detail["status_message"]
+
+
+async def test_two_replicas_share_a_sweep_without_probing_twice(ctx: AppContext, shared_sim: Simulator) -> None:
+    """Two health loops (as on two server replicas) claim disjoint batches: every cluster is probed once."""
+    credential = ctx.secrets.encrypt(parse_kubeconfig(shared_sim.kubeconfig("admin")).credential.to_json())
+    now = utcnow()
+    async with ctx.db.session() as session:
+        session.add_all(Cluster(
+            id=f"BCS-K8S-{15001 + i}", project_code="alpha", name=f"c{i}", environment="stag",
+            kube_system_uid=f"uid-{i}", status="RUNNING", credential=credential, health_next_at=now,
+            created_at=now, updated_at=now) for i in range(40))
+    settings = ClusterSettings(health_batch=7, health_interval=3600)
+    first, second = HealthLoop(ctx, settings), HealthLoop(ctx, settings)
+
+    async def sweep(loop: HealthLoop) -> int:
+        probed = 0
+        while (stats := await loop.sweep()).claimed:
+            probed += stats.claimed
+        return probed
+
+    counts = await asyncio.gather(sweep(first), sweep(second))
+    assert sum(counts) == 40, counts  # nobody probed twice (a replica that loses every race just stops)

@@ -139,10 +139,14 @@ class HealthLoop:
             if not rows:
                 return []
             ids = [r[0] for r in rows]
-            claim = update(Cluster).where(Cluster.id.in_(ids), Cluster.status.in_(WATCHED),
-                                          Cluster.health_next_at <= now)
-            await session.execute(claim.values(health_next_at=lease).execution_options(synchronize_session=False))
-        return [_Due(r[0], r[1], r[2] or 0, r[3]) for r in rows]
+            # compare-and-set: on SQLite another replica may have selected the same rows; only those
+            # this UPDATE still finds due are ours (on PostgreSQL the row locks already made them ours)
+            claim = (update(Cluster).where(Cluster.id.in_(ids), Cluster.status.in_(WATCHED),
+                                           Cluster.health_next_at <= now)
+                     .values(health_next_at=lease).returning(Cluster.id)
+                     .execution_options(synchronize_session=False))
+            claimed = set((await session.scalars(claim)).all())
+        return [_Due(r[0], r[1], r[2] or 0, r[3]) for r in rows if r[0] in claimed]
 
     def _client(self, cluster_id: str, encrypted: str) -> KubeClient:
         """The kept-alive client of a cluster (a new one when its credential changed), LRU-bounded."""
