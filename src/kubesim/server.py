@@ -298,6 +298,14 @@ class ApiServer:
             chosen = containers[0]
         elif chosen not in containers:
             raise bad_request(f"container {chosen} is not valid for pod {call.name}")
+        state = next((cs.get("state") or {} for cs in pod.get("status", {}).get("containerStatuses") or []
+                      if cs.get("name") == chosen), None)
+        if state is None or "waiting" in state:
+            reason = (state or {}).get("waiting", {}).get("reason", "ContainerCreating")
+            raise bad_request(f'container "{chosen}" in pod "{call.name}" is waiting to start: {reason}')
+        if call.subresource == "exec" and "terminated" in state:
+            raise bad_request("cannot exec into a container in a completed pod; current phase is "
+                              f"{pod.get('status', {}).get('phase', 'Succeeded')}")
         return chosen
 
     async def _exec(self, call: Call, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:

@@ -106,6 +106,8 @@ def test_start_delay_shows_container_creating(kubectl: Kubectl, sim: Simulator) 
     kubectl("run", "slow", "--image=busybox:1.36")
     row = kubectl("get", "pod", "slow").stdout.splitlines()[1].split()
     assert row[1:3] == ["0/1", "ContainerCreating"]
+    waiting = kubectl("logs", "slow", check=False)
+    assert 'container "slow" in pod "slow" is waiting to start: ContainerCreating' in waiting.stderr
     kubectl("wait", "--for=condition=Ready", "pod/slow", "--timeout=30s")
     assert kubectl("get", "pod", "slow").stdout.splitlines()[1].split()[2] == "Running"
 
