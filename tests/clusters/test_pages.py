@@ -51,6 +51,7 @@ async def test_import_through_the_pages_and_see_the_overview(admin: User, shared
     assert 'data-testid="cluster-version">v1.37.1' in page.text
     assert "kubesim-control-plane" in page.text and "Usage" in page.text
     assert "synced 3 nodes" in page.text
+    assert 'href="/projects/alpha/clusters/BCS-K8S-25001/kubeconfig" data-testid="kubeconfig-button"' in page.text
     listed = await admin.get("/projects/alpha/clusters?q=sim&environment=debug")
     assert 'data-cluster="BCS-K8S-25001"' in listed.text
     failed = await admin.get("/projects/alpha/clusters?status=IMPORT-FAILURE")

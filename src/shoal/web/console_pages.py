@@ -31,7 +31,7 @@ from shoal.web.render import render
 __all__ = ["nav", "router"]
 
 router = APIRouter(include_in_schema=False)
-nav = (NavItem("ui.console.recordings", "/console/recordings", "clock", order=95, action=Action.AUDIT_VIEW_ALL,
+nav = (NavItem("ui.console.recordings", "/console/recordings", "clock", order=92, action=Action.AUDIT_VIEW_ALL,
                 section_key="ui.nav.section.admin"),)
 
 ClusterIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
