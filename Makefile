@@ -29,6 +29,7 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
 
