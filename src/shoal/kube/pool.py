@@ -10,8 +10,8 @@ One :class:`Upstream` per cluster and credential holds one connection pool for
 as long as the process lives, so no request pays for a client, a TLS context or
 a handshake it does not need.
 
-Why aiohttp and not httpx here: ``KubeClient`` uses httpx for Shoal's own calls,
-but under concurrency httpcore's pool collapses on this path (measured against
+Why aiohttp and not httpx (``KubeClient`` made the same choice later, for the
+same reason): under concurrency httpcore's pool collapses on this path (measured against
 kubesim with 32 concurrent keep-alive requests: httpx 55 req/s, httpcore on
 native asyncio streams 53 req/s, aiohttp 850 req/s on the same loaded machine),
 and a proxy is nothing but that path. aiohttp streams both ways, keeps raw
