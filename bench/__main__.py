@@ -33,6 +33,8 @@ def main(argv: list[str]) -> int:
             continue
         print(f"== bench.{name} ==", flush=True)
         started = time.perf_counter()
+        # Each benchmark parses its own options; under the runner it gets none, so its defaults apply.
+        sys.argv = [f"bench/{name}.py"]
         try:
             entry()
         except Exception as e:  # one broken benchmark must not hide the others' figures

@@ -1,6 +1,6 @@
 """Benchmark: memory and start-up time of many virtual clusters in one kubesim.
 
-Run: ``.venv/bin/python bench/kubesim_clusters.py [--clusters 1000] [--nodes 10]``.
+Run: ``.venv/bin/python bench/_kubesim_clusters.py [--clusters 1000] [--nodes 10]``.
 Builds the clusters in-process (no sockets) and reports the resident-memory growth
 per cluster, plus how long one list of nodes takes through the ASGI app.
 """

@@ -1,6 +1,6 @@
 """Benchmark: list and watch throughput of kubesim over loopback HTTPS.
 
-Run: ``.venv/bin/python bench/kubesim_list.py [--requests N] [--events M]``.
+Run: ``.venv/bin/python bench/_kubesim_list.py [--requests N] [--events M]``.
 Starts an in-process simulator, then measures (1) sequential ``GET /api/v1/nodes``
 on one keep-alive connection, (2) watch events delivered while configmaps are
 created. Loopback only, bounded by the counts given.
