@@ -22,6 +22,7 @@ ORDER: list[tuple[str, str]] = []
 #: task id -> {"fail": bool}: whether testFlaky fails for that task
 CONTROL: dict[str, dict[str, Any]] = {}
 FINISHED: dict[str, str] = {}
+FINISHED_STATE: dict[str, dict[str, Any]] = {}
 
 
 def _record(ctx: StepContext) -> None:
@@ -35,6 +36,7 @@ def _record(ctx: StepContext) -> None:
 
 async def record(ctx: StepContext) -> None:
     _record(ctx)
+    ctx.state["ran"] = [*ctx.state.get("ran", []), ctx.step_name]
     await ctx.log.info(f"{ctx.step_name} ran")
 
 
@@ -93,6 +95,7 @@ async def crashy(ctx: StepContext) -> None:
 
 async def on_finish(session: AsyncSession, task: Task) -> None:
     FINISHED[task.id] = task.status
+    FINISHED_STATE[task.id] = dict(task.state or {})
     session.add(TaskLog(task_id=task.id, step_name="", level="info", message=f"on_finish saw {task.status}"))
 
 

@@ -17,7 +17,7 @@ from shoal.tasks.models import Task
 from shoal.tasks.worker import Worker, WorkerSettings
 from tests.tasks.conftest import ADMIN
 from tests.tasks.helpers import load, log_lines, new_task, wait_for
-from tests.tasks.steps import CONTROL, EXECUTED, FINISHED, ORDER
+from tests.tasks.steps import CONTROL, EXECUTED, FINISHED, FINISHED_STATE, ORDER
 
 
 def ran(task_id: str, step: str) -> int:
@@ -37,6 +37,8 @@ async def test_steps_run_in_order(ctx: AppContext, worker: Worker) -> None:
         lines = await log_lines(ctx, task_id)
         assert "testRecordB ran" in lines and lines[-1] == "on_finish saw SUCCESS"
         assert FINISHED[task_id] == "SUCCESS"
+        # the hook sees the state every step left, the last one's included
+        assert FINISHED_STATE[task_id]["ran"] == ["testRecordA", "testRecordB", "testRecordC"]
 
 
 async def test_failing_step_fails_the_task_with_its_message(ctx: AppContext, worker: Worker) -> None:

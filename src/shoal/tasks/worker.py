@@ -481,7 +481,11 @@ class Worker:
         if ending is not None or step is None:
             await self._flush_logs(session, view.id, logs)
             logs.clear()
-            await self._finish(session, await self._fence(session, claim), *(ending or (TaskStatus.SUCCESS, "")))
+            task = await self._fence(session, claim)
+            if view.state_dirty:  # what the last step left, so the on_finish hook sees it
+                task.state = dict(view.state)
+                view.state_dirty = False
+            await self._finish(session, task, *(ending or (TaskStatus.SUCCESS, "")))
             return None
         await session.execute(update(Task).where(Task.id == view.id).values(**self._running_values(view, step, now))
                               .execution_options(synchronize_session=False))
