@@ -27,13 +27,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.chromium import launched_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 #: A cold start (migrations, first admin) takes about two seconds on an idle machine, but over 30 s was seen
 #: on a machine loaded by parallel test runs; the wait only matters when something is wrong.
@@ -115,14 +113,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 @pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
     """One headless Chromium for the browser tests; each test opens its own contexts (cookies, locale)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")

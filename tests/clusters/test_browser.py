@@ -7,11 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from kubesim.runner import Simulator
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server, screenshots  # noqa: F401
+from tests.browser.conftest import LiveServer, live_server, screenshots  # noqa: F401
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.chromium import launched_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -19,14 +20,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     """A Chromium of this module's own: the browser package's one lives as long as that package."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def _prepare(url: str) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshots  # noqa: F401  (fixture)
+from tests.browser.conftest import screenshots  # noqa: F401  (fixture)
 from tests.console.conftest import IDLE_TIMEOUT, PASSWORD, World
+from tests.support.chromium import launched_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +35,8 @@ REFUSED = {
 def chromium() -> Iterator[Browser]:
     """A Chromium of this module's own, closed at its end (the browser package's one lives as long as that
     package, and its event loop would stop the asyncio tests that follow)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def _screen(page: Page) -> Locator:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, _free_port
+from tests.browser.conftest import SCREENSHOTS, _free_port
 from tests.conftest import ADMIN_PASSWORD
+from tests.support.chromium import launched_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -51,14 +52,8 @@ def server_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
     """Function-scoped, so Playwright's event loop is gone before the next (asyncio) test starts."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed: run 'bash scripts/system_deps.sh' (make test does)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def test_running_task_log_lines_appear_live(server_url: str, chromium: Browser) -> None:
