@@ -13,10 +13,7 @@ websocket with the original platform's framing.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +28,7 @@ from websockets.sync.client import ClientConnection, connect
 from kubesim import ROLE_CLUSTER_ADMIN, ROLE_VIEW
 from kubesim.runner import Simulator
 from shoal.console.framing import resize_frame, stdin_frame
-from tests.support.server import free_port
+from tests.support.server import ShoalProcess
 
 ADMIN_TOKEN = "shoal_console-test-admin-token-0123456789"
 PASSWORD = "password-123"
@@ -47,47 +44,13 @@ def plain(text: str) -> str:
     return _ANSI.sub("", text.replace("\r\n", "\n"))
 
 
-class ShoalServer:
-    """``shoal server`` on plain HTTP in a subprocess."""
+class ShoalServer(ShoalProcess):
+    """``shoal server`` on plain HTTP in a subprocess, set up for console tests."""
 
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.parent / f"server-{self.port}.log"
-        self.data_dir = data_dir
-        self.env = {**os.environ, "SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{self.port}",
-                    "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING",
-                    "SHOAL_CLUSTER_HEALTH_ENABLED": "false", "SHOAL_SECRET_KEY": "console-test-secret", **env}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as handle:
-            self.proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=self.env, stdout=handle,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"shoal server exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"shoal server not ready after {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(data_dir, {
+            "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING",
+            "SHOAL_CLUSTER_HEALTH_ENABLED": "false", "SHOAL_SECRET_KEY": "console-test-secret", **env})
 
 
 @dataclass

@@ -26,7 +26,7 @@ import pytest
 from kubesim import ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW
 from kubesim.runner import Simulator
 from shoal.gateway.kubeconfig import kubeconfig_yaml
-from tests.support.server import free_port
+from tests.support.server import ShoalProcess
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 ADMIN_TOKEN = "shoal_gateway-test-admin-token-0123456789"
@@ -36,53 +36,14 @@ PEOPLE = {"mona": ("alpha", "manager"), "dave": ("alpha", "developer"), "vera": 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
-class TlsShoal:
+class TlsShoal(ShoalProcess):
     """``shoal server`` in a subprocess serving HTTPS with a self-signed certificate."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.env = {**os.environ, "SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{self.port}",
-                    "SHOAL_TLS_SELF_SIGNED": "true", "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "true",
-                    "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_CLUSTER_HEALTH_ENABLED": "false",
-                    "SHOAL_GATEWAY__AUDIT_FLUSH_SECONDS": "0.2", **(env or {})}
-        self.log = data_dir.parent / f"server-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def ca(self) -> str:
-        return str(self.data_dir / "tls" / "ca.crt")
-
-    def start(self, timeout: float = 60) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as handle:
-            self.proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=self.env, stdout=handle,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"shoal server exited early:\n{self.output()}")
-            if Path(self.ca).exists():
-                try:
-                    if httpx.get(f"{self.url}/readyz", verify=self.ca, timeout=1).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.2)
-        raise RuntimeError(f"shoal server not ready after {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(data_dir, {
+            "SHOAL_TLS_SELF_SIGNED": "true", "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "true",
+            "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_CLUSTER_HEALTH_ENABLED": "false",
+            "SHOAL_GATEWAY__AUDIT_FLUSH_SECONDS": "0.2", **(env or {})}, scheme="https")
 
 
 @dataclass

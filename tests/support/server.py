@@ -21,11 +21,16 @@ def free_port() -> int:
 
 
 class ShoalProcess:
-    """``shoal server`` in a subprocess; ``stop()`` ends it and returns its output."""
+    """``shoal server`` in a subprocess; ``stop()`` ends it and returns its output.
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    ``scheme="https"`` with ``SHOAL_TLS_SELF_SIGNED=true`` in ``env`` serves HTTPS; readiness is then
+    checked against the CA the server writes into its data dir (:attr:`ca`).
+    """
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, scheme: str = "http") -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
         self.env = {
             **os.environ,
             "SHOAL_DATA_DIR": str(data_dir),
@@ -36,20 +41,34 @@ class ShoalProcess:
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=self.env, stdout=handle,
-                                     stderr=subprocess.STDOUT)
+    @property
+    def ca(self) -> str:
+        """The self-signed CA an HTTPS server wrote (kubeconfigs and clients trust it)."""
+        return str(self.data_dir / "tls" / "ca.crt")
+
+    def _ready(self) -> bool:
+        verify: str | bool = True
+        if self.url.startswith("https://"):
+            if not Path(self.ca).exists():
+                return False
+            verify = self.ca
+        try:
+            return httpx.get(f"{self.url}/readyz", verify=verify, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self, timeout: float = 120) -> None:
+        """Start and wait until ``/readyz`` answers (a cold start under heavy load was seen past 30 s)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as handle:
+            self.proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=self.env, stdout=handle,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"shoal server exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self._ready():
+                return
             time.sleep(0.2)
         raise RuntimeError(f"shoal server not ready after {timeout}s:\n{self.output()}")
 
@@ -60,7 +79,7 @@ class ShoalProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
