@@ -16,7 +16,7 @@ import pytest
 from kubesim.runner import Simulator
 from shoal.context import AppContext
 from shoal.tasks.worker import Worker, WorkerSettings, load_task_modules
-from tests.support.api import make_user
+from tests.support.api import enabled_project
 
 load_task_modules(["shoal.nodes.drain"])
 
@@ -35,19 +35,7 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture
 async def people(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> dict[str, dict[str, str]]:
     """Project 'alpha' (enabled) with mona (manager) and vera (viewer); eve has no role."""
-    r = await client.post("/api/v1/businesses", json={"id": 100, "name": "Biz", "maintainers": ["admin"]},
-                          headers=admin_headers)
-    assert r.status_code == 201, r.text
-    r = await client.post("/api/v1/projects", json={"code": "alpha", "name": "Alpha"}, headers=admin_headers)
-    assert r.status_code == 201, r.text
-    r = await client.post("/api/v1/projects/alpha/enable", json={"business_id": 100}, headers=admin_headers)
-    assert r.status_code == 200, r.text
-    users = {name: await make_user(client, admin_headers, name) for name in ("mona", "vera", "eve")}
-    for name, role in (("mona", "manager"), ("vera", "viewer")):
-        r = await client.post("/api/v1/projects/alpha/members", json={"username": name, "role": role},
-                              headers=admin_headers)
-        assert r.status_code in (200, 201), r.text
-    return {"admin": admin_headers, **users}
+    return await enabled_project(client, admin_headers, {"mona": "manager", "vera": "viewer", "eve": None})
 
 
 @pytest.fixture
