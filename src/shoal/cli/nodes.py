@@ -11,17 +11,15 @@ rules as on the server, so a typo fails before any request.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from shoal.cli.client import ApiClient, _language, fail, out, output_json
-from shoal.cli.tasks import COLOURS, FINAL, _detail_view
+from shoal.cli.tasks import COLOURS, follow
 from shoal.core.errors import Invalid
 from shoal.core.i18n import translate
 from shoal.nodes.validation import parse_label_args, parse_taint_args
@@ -176,18 +174,7 @@ def node_drain(cluster: str = typer.Argument(...), nodes: list[str] = typer.Argu
     out.print(f"drain task {task['id']} started")
     if not wait:
         return
-    tail: list[dict[str, Any]] = []
-    cursor = 0
-    with Live(_detail_view(task, tail), console=out, refresh_per_second=4) as live:
-        while True:
-            logs = client.get(f"/api/v1/tasks/{task['id']}/logs", after=cursor)
-            cursor = logs["next_cursor"]
-            tail = (tail + logs["items"])[-15:]
-            task = client.get(f"/api/v1/tasks/{task['id']}")
-            live.update(_detail_view(task, tail))
-            if task["status"] in FINAL and not logs["items"]:
-                break
-            time.sleep(0.5)
+    task = follow(client, task, tail_lines=15, interval=0.5)
     out.print(Text(f"drain {task['status']}", style=COLOURS.get(task["status"], "")))
     raise typer.Exit(0 if task["status"] == "SUCCESS" else 1)
 

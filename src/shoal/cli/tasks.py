@@ -113,19 +113,28 @@ def task_show(task_id: str = typer.Argument(...), watch: bool = typer.Option(Fal
     if not watch:
         out.print(_detail_view(task, []))
         return
+    task = follow(client, task)
+    raise typer.Exit(0 if task["status"] == "SUCCESS" else 1)
+
+
+def follow(client: ApiClient, task: dict[str, Any], *, tail_lines: int = 12, interval: float = 1.0) -> dict[str, Any]:
+    """Show ``task`` live (steps and the newest log lines) until it has ended and its last lines are in.
+
+    Used by ``task show --watch`` and by commands that start a task and wait for it (``node drain``).
+    Returns the task as it ended.
+    """
     tail: list[dict[str, Any]] = []
     cursor = 0
     with Live(_detail_view(task, tail), console=out, refresh_per_second=4) as live:
         while True:
-            logs = client.get(f"/api/v1/tasks/{task_id}/logs", after=cursor)
+            logs = client.get(f"/api/v1/tasks/{task['id']}/logs", after=cursor)
             cursor = logs["next_cursor"]
-            tail = (tail + logs["items"])[-12:]
-            task = client.get(f"/api/v1/tasks/{task_id}")
+            tail = (tail + logs["items"])[-tail_lines:]
+            task = client.get(f"/api/v1/tasks/{task['id']}")
             live.update(_detail_view(task, tail))
             if task["status"] in FINAL and not logs["items"]:
-                break
-            time.sleep(1)
-    raise typer.Exit(0 if task["status"] == "SUCCESS" else 1)
+                return task
+            time.sleep(interval)
 
 
 @task_app.command("logs")
