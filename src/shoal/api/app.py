@@ -17,7 +17,8 @@ from shoal.api.routes import audit, auth, businesses, clusters, kubeconfigs, ops
 from shoal.api.routes import console as console_routes
 from shoal.api.routes import nodes as node_routes
 from shoal.context import AppContext
-from shoal.gateway.proxy import GatewayDispatch, build_gateway
+from shoal.gateway.core import build_gateway
+from shoal.gateway.proxy import GatewayDispatch
 
 __all__ = ["create_app"]
 

@@ -67,6 +67,8 @@ class Callers:
     def __init__(self, db: Database, ttl: float) -> None:
         self.db = db
         self.ttl = ttl
+        #: bumped whenever an entry is forgotten, so admissions kept elsewhere (``gateway.core``) are dropped
+        self.generation = 0
         self._cache: dict[str, tuple[float, Caller]] = {}
 
     async def resolve(self, token: str) -> Caller:
@@ -93,11 +95,13 @@ class Callers:
         return Caller(principal=principal, token_id=row.id, cluster_id=row.cluster_id, expires_at=row.expires_at)
 
     def forget_token(self, token_id: int) -> None:
+        self.generation += 1
         for digest, (_, caller) in list(self._cache.items()):
             if caller.token_id == token_id:
                 self._cache.pop(digest, None)
 
     def clear(self) -> None:
+        self.generation += 1
         self._cache.clear()
 
 
@@ -109,6 +113,7 @@ class Clusters:
         self.secrets = secrets
         self.ttl = ttl
         self.impersonate_default = impersonate_default
+        self.generation = 0  # as Callers.generation
         self._cache: dict[str, tuple[float, ClusterTarget]] = {}
 
     async def get(self, cluster_id: str) -> ClusterTarget:
@@ -139,4 +144,5 @@ class Clusters:
             return None
 
     def forget(self, cluster_id: str) -> None:
+        self.generation += 1
         self._cache.pop(cluster_id, None)

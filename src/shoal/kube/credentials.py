@@ -7,6 +7,7 @@ cluster service stores it encrypted (``to_json`` then ``SecretBox``), and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -41,6 +42,11 @@ class Credential:
         material = "\0".join([self.ca_pem or "", self.client_cert_pem or "", self.client_key_pem or "",
                               "1" if self.insecure else "0"])
         return hashlib.sha256(material.encode()).hexdigest()
+
+    @functools.cached_property
+    def pool_key(self) -> str:
+        """What tells two credentials' connections apart (server, token, TLS material); computed once."""
+        return f"{self.server}\0{self.token or ''}\0{self.tls_fingerprint()}"
 
     def to_json(self) -> str:
         """Plaintext form for encryption at rest; never log it."""

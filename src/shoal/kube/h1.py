@@ -1,19 +1,26 @@
-"""A lean HTTP/1.1 client connection for the gateway's body-less requests (GET, DELETE, watches, logs).
+"""A lean HTTP/1.1 client connection to a cluster's API server, for the gateway.
 
-Who uses it: ``kube.pool.Upstream``, for requests without a body — nearly all of
-what kubectl sends (discovery, gets, lists, watches, ``logs -f``). A request is
-one ``transport.write`` of a pre-built head; the answer is parsed by httptools
-(the C parser uvicorn uses) straight into a chunk queue, so a proxied GET costs
-a fraction of a general-purpose client's request object, header multidicts and
-stream readers. Requests with bodies, and anything unusual, go through aiohttp.
+Who uses it: the gateway's front (``gateway.front``), which relays every request
+kubectl sends through ``shoal server``, and ``kube.pool.Upstream`` for the
+gateway's ASGI path. A request is one ``transport.write`` of a pre-built head
+(then the body, if any, as the caller passes it on); the answer is parsed by
+httptools (the C parser uvicorn uses) and handed, piece by piece, to an
+:class:`Exchange` — a set of callbacks. No task, queue or future is made per
+request on the front's path; :meth:`H1Connection.request` and
+:meth:`H1Connection.chunks` wrap the same callbacks for code that prefers to await.
 
-Flow control: reading from the cluster pauses while more than ``_HIGH`` bytes
-wait for the client, and resumes below ``_LOW`` — a slow client slows the
-cluster's stream instead of filling memory.
+An upgrade (``101 Switching Protocols``: websocket, SPDY) turns the connection
+into a tunnel: every byte that follows goes to :meth:`Exchange.on_tunnel_data`.
+
+Flow control is the caller's: :meth:`pause_reading` when its client cannot take
+more, :meth:`Exchange.on_drain` when the cluster's socket cannot take more of a
+request body. The awaiting wrapper pauses reading while more than ``_HIGH``
+bytes wait for its reader and resumes below ``_LOW``.
 
 A connection is reused only when the answer was read to its end and both sides
 keep it alive; a reused connection that turns out to be closed before any byte
-of the answer arrived is retried once on a fresh one (the usual keep-alive race).
+of the answer arrived fails with :class:`StaleConnection`, which callers retry
+once on a fresh connection (the usual keep-alive race).
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
-__all__ = ["H1Connection", "StaleConnection", "open_connection"]
+__all__ = ["Exchange", "H1Connection", "StaleConnection", "open_connection"]
 
 _HIGH = 1 << 20
 _LOW = 1 << 18
@@ -36,22 +43,45 @@ class StaleConnection(ConnectionError):
     """A kept-alive connection was closed by the server before it answered (safe to retry)."""
 
 
+class Exchange(Protocol):
+    """What receives one answer from the cluster."""
+
+    def on_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Status and headers (names in lower case) have arrived."""
+
+    def on_body(self, chunk: bytes) -> None:
+        """Body bytes, transfer framing removed, content encoding kept."""
+
+    def on_end(self) -> None:
+        """The answer is complete (or, for a tunnel, the cluster closed it)."""
+
+    def on_error(self, error: BaseException) -> None:
+        """The answer cannot be completed; the connection is closed."""
+
+    def on_upgrade(self, status: int, headers: list[tuple[bytes, bytes]], rest: bytes) -> None:
+        """``101``: the connection is now a tunnel; ``rest`` is what followed the head."""
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        """Bytes from the cluster through the tunnel."""
+
+    def on_drain(self, writable: bool) -> None:
+        """The cluster's socket stopped (False) or resumed (True) taking bytes."""
+
+
 class H1Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.used = False
+        self.tunnel = False
         self._parser: httptools.HttpResponseParser | None = None
-        self._head: asyncio.Future[int] | None = None
+        self._exchange: Exchange | None = None
         self._headers: list[tuple[bytes, bytes]] = []
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._paused = False
+        self._head_only = False
         self._done = False
         self._got_bytes = False
         self._keep_alive = False
-        self._error: BaseException | None = None
-        self._wake = asyncio.Event()
+        self._waiter: _Waiter | None = None
 
     # --- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,102 +90,209 @@ class H1Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._got_bytes = True
+        if self.tunnel:
+            if self._exchange is not None:
+                self._exchange.on_tunnel_data(data)
+            return
         if self._parser is None:  # bytes nobody asked for: the connection cannot be trusted any more
             self.close()
             return
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade(data[upgrade.args[0]:])
         except httptools.HttpParserError as e:
             self._fail(e)
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if not self._done:
+        exchange = self._exchange
+        if exchange is None:
+            return
+        if self.tunnel:
+            self._exchange = None
+            exchange.on_end()
+        elif not self._done:
             stale = self.used and not self._got_bytes
             self._fail(StaleConnection("closed before answering") if stale
                        else exc or ConnectionResetError("the cluster closed the connection"))
+
+    def pause_writing(self) -> None:
+        if self._exchange is not None:
+            self._exchange.on_drain(False)
+
+    def resume_writing(self) -> None:
+        if self._exchange is not None:
+            self._exchange.on_drain(True)
 
     # --- httptools callbacks ---------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        assert self._parser is not None
-        if self._head is not None and not self._head.done():
-            self._head.set_result(self._parser.get_status_code())
+        assert self._parser is not None and self._exchange is not None
+        status = self._parser.get_status_code()
+        if status == 101:
+            return  # the upgrade follows once the parser stops (see data_received)
+        self._exchange.on_head(status, self._headers)
+        if self._head_only and self._exchange is not None:  # an answer to HEAD has no body, whatever it says
+            self._keep_alive = False
+            self._finish()
 
     def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        self._wake.set()
-        if self._buffered > _HIGH and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
+        if self._exchange is not None and not self._done:
+            self._exchange.on_body(body)
 
     def on_message_complete(self) -> None:
-        assert self._parser is not None
+        if self._done or self._parser is None or self._parser.get_status_code() == 101:
+            return
         self._keep_alive = self._parser.should_keep_alive()
-        self._done = True
-        self._parser = None
-        self._wake.set()
+        self._finish()
 
     # --- use -------------------------------------------------------------------------------------
-    def _fail(self, error: BaseException) -> None:
-        self._error = error
-        if self._head is not None and not self._head.done():
-            self._head.set_exception(error)
-        self._wake.set()
+    def _finish(self) -> None:
+        self._done = True
+        self._parser = None
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.on_end()
 
-    async def request(self, head: bytes, read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]]]:
-        """Send a request head (no body); return the status and headers once they arrived."""
+    def _fail(self, error: BaseException) -> None:
+        self._done = True
+        self._parser = None
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.on_error(error)
+
+    def _upgrade(self, rest: bytes) -> None:
+        self.tunnel = True
+        self._done = True
+        self._parser = None
+        if self._exchange is not None:
+            self._exchange.on_upgrade(101, self._headers, rest)
+
+    def start(self, head: bytes, exchange: Exchange, *, head_only: bool = False) -> None:
+        """Send a request head; the answer goes to ``exchange``. Raises if the connection is closed."""
         assert self.transport is not None
         reused, self.used = self.used, True
-        self._parser = httptools.HttpResponseParser(self)
-        self._head = asyncio.get_running_loop().create_future()
-        self._headers, self._chunks, self._buffered = [], deque(), 0
-        self._done = self._got_bytes = self._keep_alive = False
-        self._error = None
         if self.closed:
             raise StaleConnection("closed while idle") if reused else ConnectionResetError("connection closed")
+        self._parser = httptools.HttpResponseParser(self)
+        self._exchange = exchange
+        self._headers = []
+        self._head_only = head_only
+        self._done = self._got_bytes = self._keep_alive = False
         self.transport.write(head)
-        head_future = self._head
-        timer = (asyncio.get_running_loop().call_later(read_timeout, _expire, head_future, read_timeout)
-                 if read_timeout else None)
-        try:
-            status = await head_future
-        finally:
-            if timer is not None:
-                timer.cancel()
-        return status, self._headers
 
-    async def chunks(self, read_timeout: float | None) -> AsyncIterator[bytes]:
-        while True:
-            while self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered < _LOW and self.transport is not None:
-                    self._paused = False
-                    self.transport.resume_reading()
-                yield chunk
-            if self._done:
-                return
-            if self._error is not None:
-                raise self._error
-            self._wake.clear()
-            if read_timeout:
-                await asyncio.wait_for(self._wake.wait(), read_timeout)
-            else:
-                await self._wake.wait()
+    def write(self, data: bytes) -> None:
+        """Request body bytes (already framed), or tunnel bytes."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def detach(self) -> None:
+        """Forget the exchange (its client went away); the caller closes or keeps the connection."""
+        self._exchange = None
 
     @property
     def reusable(self) -> bool:
-        return self._done and self._keep_alive and not self.closed and not self._chunks
+        return self._done and self._keep_alive and not self.closed and not self.tunnel
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
+
+    # --- awaiting ------------------------------------------------------------------------------
+    async def request(self, head: bytes, read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """Send a body-less request head; return the status and headers once they arrived."""
+        waiter = _Waiter(self)
+        self.start(head, waiter)
+        timer = (asyncio.get_running_loop().call_later(read_timeout, _expire, waiter.head, read_timeout)
+                 if read_timeout else None)
+        try:
+            status = await waiter.head
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self._waiter = waiter
+        return status, self._headers
+
+    async def chunks(self, read_timeout: float | None) -> AsyncIterator[bytes]:
+        """The body of the answer :meth:`request` waited for, as it arrives."""
+        waiter = self._waiter
+        assert waiter is not None, "chunks() follows request()"
+        while True:
+            while waiter.chunks:
+                chunk = waiter.chunks.popleft()
+                waiter.buffered -= len(chunk)
+                if waiter.paused and waiter.buffered < _LOW:
+                    waiter.paused = False
+                    self.resume_reading()
+                yield chunk
+            if waiter.done:
+                return
+            if waiter.error is not None:
+                raise waiter.error
+            waiter.wake.clear()
+            if read_timeout:
+                await asyncio.wait_for(waiter.wake.wait(), read_timeout)
+            else:
+                await waiter.wake.wait()
+
+
+class _Waiter:
+    """The :class:`Exchange` behind :meth:`H1Connection.request`: a head future and a queue of chunks."""
+
+    def __init__(self, connection: H1Connection) -> None:
+        self.connection = connection
+        self.head: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.paused = False
+        self.done = False
+        self.error: BaseException | None = None
+        self.wake = asyncio.Event()
+
+    def on_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if not self.head.done():
+            self.head.set_result(status)
+
+    def on_body(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        self.wake.set()
+        if self.buffered > _HIGH and not self.paused:
+            self.paused = True
+            self.connection.pause_reading()
+
+    def on_end(self) -> None:
+        self.done = True
+        self.wake.set()
+
+    def on_error(self, error: BaseException) -> None:
+        self.error = error
+        if not self.head.done():
+            self.head.set_exception(error)
+        self.wake.set()
+
+    def on_upgrade(self, status: int, headers: list[tuple[bytes, bytes]], rest: bytes) -> None:
+        self.on_error(ConnectionError("unexpected upgrade"))
+        self.connection.close()
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        """Never called: :meth:`on_upgrade` closes the connection."""
+
+    def on_drain(self, writable: bool) -> None:
+        """Body-less requests write nothing after their head."""
 
 
 def _expire(future: asyncio.Future[int], seconds: float) -> None:

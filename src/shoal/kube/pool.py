@@ -52,7 +52,7 @@ from shoal.kube.credentials import Credential
 from shoal.kube.h1 import H1Connection, StaleConnection, open_connection
 from shoal.kube.transport import ssl_context
 
-__all__ = ["Upstream", "UpstreamPool", "UpstreamRefused", "UpstreamResponse", "UpstreamSocket"]
+__all__ = ["Upstream", "UpstreamPool", "UpstreamRefused", "UpstreamResponse", "UpstreamSocket", "unreachable"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -83,6 +83,14 @@ class UpstreamResponse:
 def _broken(server: str, error: BaseException) -> ClusterUnreachable:
     return ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network", server=server,
                               detail=_short(str(error) or type(error).__name__))
+
+
+def unreachable(server: str, error: BaseException, read_timeout: float) -> ClusterUnreachable:
+    """What a broken or silent connection to ``server`` means to the user (TimeoutError: no answer in time)."""
+    if isinstance(error, TimeoutError):
+        return ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network", server=server,
+                                  seconds=f"{read_timeout:g}")
+    return _broken(server, error)
 
 
 class _AiohttpResponse(UpstreamResponse):
@@ -121,7 +129,7 @@ class _H1Response(UpstreamResponse):
             raise _broken(self._upstream.credential.server, e) from e
 
     async def aclose(self) -> None:
-        self._upstream._release(self._connection)
+        self._upstream.release(self._connection)
 
 
 @dataclass
@@ -180,6 +188,8 @@ class Upstream:
                           detail=_short(e.reason or str(e))) from e
         self.auth: tuple[bytes, bytes] | None = (
             (b"authorization", f"Bearer {credential.token}".encode()) if credential.token else None)
+        #: the credential's header line, rendered once (empty for client certificates)
+        self.auth_line = b"authorization: " + self.auth[1] + b"\r\n" if self.auth is not None else b""
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._idle: list[H1Connection] = []
@@ -236,7 +246,8 @@ class Upstream:
             raise _broken(self.credential.server, e) from e
         return _AiohttpResponse(response, self.credential.server)
 
-    def _head(self, method: str, target: bytes, headers: Headers) -> bytes:
+    def head(self, method: str, target: bytes, headers: Headers) -> bytes:
+        """The request head for ``target`` below the server's path, with the cluster's host and credential."""
         parts = [method.encode("ascii"), b" ", self.base_path, target, b" HTTP/1.1\r\nhost: ", self.host_header,
                  b"\r\n"]
         for key, value in headers:
@@ -246,11 +257,19 @@ class Upstream:
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    async def _connect(self) -> H1Connection:
+    def idle(self) -> H1Connection | None:
+        """A kept-alive connection ready for a request, if one is pooled."""
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed:
                 return connection
+        return None
+
+    async def _connect(self) -> H1Connection:
+        return self.idle() or await self.open()
+
+    async def open(self) -> H1Connection:
+        """A new connection to the cluster; failures leave as ``ClusterUnreachable``."""
         server = self.credential.server
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -269,7 +288,7 @@ class Upstream:
 
     async def _send_h1(self, method: str, target: bytes, headers: Headers,
                        read_timeout: float | None) -> UpstreamResponse:
-        head = self._head(method, target, headers)
+        head = self.head(method, target, headers)
         for attempt in (1, 2):
             connection = await self._connect()
             try:
@@ -289,7 +308,8 @@ class Upstream:
             return _H1Response(self, connection, status, raw, read_timeout)
         raise AssertionError("unreachable")
 
-    def _release(self, connection: H1Connection) -> None:
+    def release(self, connection: H1Connection) -> None:
+        """Keep ``connection`` for the next request if its answer was read to the end, else close it."""
         if connection.reusable and len(self._idle) < self.max_connections:
             self._idle.append(connection)
         else:
@@ -340,12 +360,13 @@ class UpstreamPool:
         self.connect_timeout = connect_timeout
         self._upstreams: dict[str, Upstream] = {}
         self._retiring: set[Upstream] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._upstreams)
 
     def get(self, cluster_id: str, credential: Credential) -> Upstream:
-        key = f"{credential.server}\0{credential.token or ''}\0{credential.tls_fingerprint()}"
+        key = credential.pool_key
         current = self._upstreams.get(cluster_id)
         if current is not None and current.key == key:
             return current
@@ -372,6 +393,15 @@ class UpstreamPool:
         if upstream.retired and upstream.active == 0 and upstream in self._retiring:
             self._retiring.discard(upstream)
             await upstream.aclose()
+
+    def finished(self, upstream: Upstream) -> None:
+        """:meth:`release` for callers that cannot wait: a retired upstream is closed in the background."""
+        upstream.active -= 1
+        if upstream.retired and upstream.active == 0 and upstream in self._retiring:
+            self._retiring.discard(upstream)
+            task = asyncio.get_running_loop().create_task(upstream.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         upstreams = [*self._upstreams.values(), *self._retiring]

@@ -1,0 +1,241 @@
+"""What every gateway request goes through, whichever front received it: admission, headers, audit, refusals.
+
+Two fronts share it: ``gateway.front`` (the connection-level relay ``shoal
+server`` uses for ``/clusters/…``) and ``gateway.proxy`` (the ASGI application,
+for connections that began with another request and for in-process use).
+
+Admission, in order:
+
+1. the bearer token (API or gateway token) -> 401;
+2. the cluster -> 404; a token bound to another cluster -> 403;
+3. ``iam.authz.can`` with the action ``requestinfo`` reads off the request -> 403;
+4. a cluster whose credential cannot be decrypted -> 503.
+
+A caller's admission to a cluster is kept for the shorter of the two cache
+times (``lookup``): the next request with the same ``Authorization`` to the same
+cluster costs a dict lookup, a request parse and a set lookup. Revoking a token
+or forgetting a cluster (``Callers.forget_token``, ``Clusters.forget``) bumps a
+generation that invalidates every kept admission at once.
+
+Impersonated groups: ``shoal:role:<viewer|developer|manager>`` and
+``shoal:project:<code>`` for a member of the cluster's project, ``shoal:admins``
+for platform admins. docs/gateway.md has the ClusterRoleBindings that give them
+rights in a cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from shoal.context import AppContext
+from shoal.core.errors import ClusterUnreachable, PermissionDenied, ShoalError, Unauthenticated, Unavailable
+from shoal.core.i18n import negotiate, translate
+from shoal.gateway.audit import GatewayAudit
+from shoal.gateway.lookup import Caller, Callers, Clusters, ClusterTarget
+from shoal.gateway.requestinfo import RequestInfo, parse_request
+from shoal.gateway.status import status_body
+from shoal.iam.authz import Action, Principal, can
+from shoal.kube.pool import Headers, Upstream, UpstreamPool
+from shoal.store.types import utcnow
+
+__all__ = ["Admitted", "Gateway", "Seen", "bearer_token", "build_gateway", "impersonation_headers"]
+
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+#: Kept admissions and parsed requests before the caches are emptied (a bound against floods of distinct keys).
+_MAX_ENTRIES = 10_000
+_STREAM_VERBS = frozenset({"exec", "attach", "portforward", "proxy"})
+
+
+def impersonation_headers(principal: Principal, project_code: str) -> Headers:
+    """``Impersonate-User``/``Impersonate-Group`` naming ``principal`` to a cluster of ``project_code``."""
+    headers: Headers = [(b"impersonate-user", f"shoal:{principal.username}".encode())]
+    role = principal.role_in(project_code)
+    if role is not None:
+        headers.append((b"impersonate-group", f"shoal:role:{role.value}".encode()))
+        headers.append((b"impersonate-group", f"shoal:project:{project_code}".encode()))
+    if principal.is_admin:
+        headers.append((b"impersonate-group", b"shoal:admins"))
+    return headers
+
+
+def bearer_token(authorization: bytes | None) -> str:
+    """The token of an ``Authorization: Bearer …`` header value; 401 for anything else."""
+    if authorization is None:
+        raise Unauthenticated("error.gateway_no_token", hint="hint.gateway_token")
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("error.gateway_bearer", hint="hint.gateway_token")
+    return token.strip()
+
+
+class Seen:
+    """What is known of a request so far, so a refusal's audit entry names whoever was recognised."""
+
+    __slots__ = ("caller", "cluster", "info")
+
+    def __init__(self) -> None:
+        self.caller: Caller | None = None
+        self.cluster: ClusterTarget | None = None
+        self.info: RequestInfo | None = None
+
+
+class Admitted:
+    """A caller admitted to a cluster: what forwarding needs, kept while both lookups are fresh."""
+
+    __slots__ = ("allowed", "caller", "cluster", "deadline", "extra", "generation", "upstream")
+    upstream: Upstream  # set once authorised and the credential is known to be usable
+
+    def __init__(self, caller: Caller, cluster: ClusterTarget, deadline: float, generation: int) -> None:
+        self.caller = caller
+        self.cluster = cluster
+        self.deadline = deadline
+        self.generation = generation
+        self.allowed: set[Action] = set()
+        #: impersonation header lines, rendered once
+        self.extra = b"".join(k + b": " + v + b"\r\n" for k, v in impersonation_headers(
+            caller.principal, cluster.project_code)) if cluster.impersonate else b""
+
+
+class Gateway:
+    """``/clusters/{clusterId}/…`` -> the managed cluster, with the caller's rights."""
+
+    def __init__(self, callers: Callers, clusters: Clusters, pool: UpstreamPool, audit: GatewayAudit, *,
+                 read_timeout: float) -> None:
+        self.callers = callers
+        self.clusters = clusters
+        self.pool = pool
+        self.audit = audit
+        self.read_timeout = read_timeout
+        self._admitted: dict[tuple[bytes, str], Admitted] = {}
+        self._parsed: dict[tuple[str, str, bytes], RequestInfo] = {}
+
+    async def aclose(self) -> None:
+        """Flush the audit and close pooled connections (server shutdown)."""
+        await self.audit.aclose()
+        await self.pool.aclose()
+
+    # --- admission -----------------------------------------------------------------------------
+    def parse(self, method: str, path: str, query: bytes) -> RequestInfo:
+        """``parse_request``, remembered: kubectl repeats the same few paths."""
+        flags = b"w" if b"watch" in query else b""
+        if b"follow" in query:
+            flags += b"f"
+        key = (method, path, flags)
+        info = self._parsed.get(key)
+        if info is None:
+            info = parse_request(method, path, query if flags else b"")
+            if len(self._parsed) >= _MAX_ENTRIES:
+                self._parsed.clear()
+            self._parsed[key] = info
+        return info
+
+    def admit_cached(self, seen: Seen, authorization: bytes | None, cluster_id: str, method: str, path: str,
+                     query: bytes) -> Admitted | None:
+        """Admit from a kept admission without waiting; None when there is none (then :meth:`admit`)."""
+        if authorization is None:
+            return None
+        admitted = self._admitted.get((authorization, cluster_id))
+        if (admitted is None or admitted.generation != self.callers.generation + self.clusters.generation
+                or admitted.deadline < time.monotonic()):
+            return None
+        seen.caller, seen.cluster = admitted.caller, admitted.cluster
+        info = seen.info = self.parse(method, path, query)
+        if info.action() not in admitted.allowed:
+            self._authorise(admitted, info)
+        return admitted
+
+    async def admit(self, seen: Seen, authorization: bytes | None, cluster_id: str, method: str, path: str,
+                    query: bytes) -> Admitted:
+        """Authenticate, find the cluster, authorise; raise a ShoalError for any refusal."""
+        generation = self.callers.generation + self.clusters.generation
+        caller = seen.caller = await self.callers.resolve(bearer_token(authorization))
+        cluster = seen.cluster = await self.clusters.get(cluster_id)
+        info = seen.info = self.parse(method, path, query)
+        admitted = Admitted(caller, cluster,
+                            time.monotonic() + min(self.callers.ttl, self.clusters.ttl, _left(caller.expires_at)),
+                            generation)
+        self._authorise(admitted, info)
+        if cluster.credential is None:
+            raise Unavailable("error.gateway_no_credential", hint="hint.gateway_no_credential", cluster=cluster.id)
+        admitted.upstream = self.pool.get(cluster.id, cluster.credential)
+        if admitted.deadline > time.monotonic() and authorization is not None:
+            if len(self._admitted) >= _MAX_ENTRIES:
+                self._admitted.clear()
+            self._admitted[(authorization, cluster_id)] = admitted
+        return admitted
+
+    @staticmethod
+    def _authorise(admitted: Admitted, info: RequestInfo) -> None:
+        caller, cluster = admitted.caller, admitted.cluster
+        principal = caller.principal
+        if caller.cluster_id is not None and caller.cluster_id != cluster.id:
+            raise PermissionDenied("error.gateway_token_cluster", hint="hint.gateway_token",
+                                   bound=caller.cluster_id, cluster=cluster.id)
+        action = info.action()
+        if not can(principal, action, cluster):
+            role = principal.role_in(cluster.project_code)
+            raise PermissionDenied(
+                "error.gateway_forbidden" if role is not None else "error.gateway_not_member",
+                hint="hint.gateway_forbidden", user=principal.username, verb=info.verb, kind=info.kind or info.path,
+                # Kubernetes' own wording ('nodes "n1" is forbidden: …'), which kubectl and people recognise.
+                what=f'{info.kind} "{info.name}"' if info.name else (info.kind or info.path),
+                cluster=cluster.id, action=action.value, project=cluster.project_code,
+                role=role.value if role is not None else "")
+        admitted.allowed.add(action)
+
+    # --- answers -------------------------------------------------------------------------------
+    @staticmethod
+    def refusal(accept_language: bytes | None, error: ShoalError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A refusal as a Kubernetes ``Status`` in the caller's language: (status, headers, body)."""
+        lang = negotiate((accept_language or b"").decode("latin-1"), default="en")
+        message = translate(error.message_key, lang, **error.params)
+        if error.hint_key:
+            message = f"{message} {translate(error.hint_key, lang, **error.params)}"
+        status = error.status
+        if isinstance(error, ClusterUnreachable) and error.message_key == "error.cluster_timeout":
+            status = 504
+        headers = list(_JSON)
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="shoal"'))
+        return status, headers, status_body(status, message)
+
+    def record(self, seen: Seen, cluster_id: str, method: str, path: str, client: str, status: int,
+               started: float, code: str = "") -> None:
+        """Audit one request (reads that succeeded are sampled); ``path`` without the query string."""
+        outcome = "success" if 0 < status < 400 else "denied" if status in (401, 403) else "failure"
+        info = seen.info
+        read = info is not None and (info.is_read or not info.is_resource) and method in ("GET", "HEAD")
+        if not self.audit.keep(read=read, success=outcome == "success"):
+            return
+        caller, cluster = seen.caller, seen.cluster
+        verb = (info.subresource if info is not None and info.subresource in _STREAM_VERBS else
+                info.verb if info is not None else method.lower())
+        detail: dict[str, Any] = {"method": method, "path": path[:512], "status": status,
+                                  "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+        if info is not None and info.is_resource:
+            detail.update(resource=info.kind, namespace=info.namespace, name=info.name)
+        if code:
+            detail["code"] = code
+        if caller is not None and caller.cluster_id is not None:
+            detail["token"] = caller.token_id  # the row id, never the token
+        self.audit.add(username=caller.principal.username if caller else "", source=client,
+                       cluster_id=cluster_id[:128], project_code=cluster.project_code if cluster else None,
+                       verb=verb, outcome=outcome, detail=detail)
+
+
+def _left(expires_at: datetime | None) -> float:
+    """Seconds until a token expires (inf for none), so a kept admission never outlives its token."""
+    return float("inf") if expires_at is None else (expires_at - utcnow()).total_seconds()
+
+
+def build_gateway(ctx: AppContext) -> Gateway:
+    """The gateway of a server process, configured by ``ctx.settings.gateway``."""
+    settings = ctx.settings.gateway
+    return Gateway(
+        Callers(ctx.db, settings.auth_cache_seconds),
+        Clusters(ctx.db, ctx.secrets, settings.cluster_cache_seconds, settings.impersonate_default),
+        UpstreamPool(max_connections=settings.max_connections, connect_timeout=settings.connect_timeout),
+        GatewayAudit(ctx.db, flush_seconds=settings.audit_flush_seconds, read_share=settings.audit_reads),
+        read_timeout=settings.read_timeout)
