@@ -1,0 +1,645 @@
+"""The gateway's front in ``shoal server``: ``/clusters/…`` relayed connection to connection.
+
+Why not ASGI for this: a proxied request through uvicorn, ASGI messages and an
+awaiting client costs several times what relaying it does (``bench/gateway.py``
+measured the ASGI gateway at 0.15 of nginx's throughput). Here a request is
+parsed by httptools, admitted from a kept admission (``gateway.core``), and
+relayed by callbacks: no task, queue or future per request — the work of
+an nginx ``proxy_pass`` plus the admission and the audit row.
+
+How it sits in the server: uvicorn accepts connections (TLS, lifespan, graceful
+shutdown stay uvicorn's) and builds this protocol for each (``front_protocol``
+is passed as uvicorn's ``http`` class). The first request that is not for
+``/clusters/`` hands the connection, with the bytes of that request, to
+uvicorn's own protocol and so to the API and web app; the connection stays
+there. kubectl's connections only ever carry gateway requests.
+
+Relayed as they come: request bodies (``Content-Length`` or chunked, re-chunked
+as parsed), answers (``Content-Length`` kept, anything else chunked to the
+client), watches and ``logs -f`` (each piece written as it arrives), and
+upgrades — websocket and SPDY alike — become a byte tunnel once the cluster
+answers 101, so exec, attach and port-forward work with any kubectl.
+
+Backpressure: a client that reads slowly pauses reading from the cluster
+(``pause_writing``), a cluster that takes a body slowly pauses reading from the
+client; nothing is buffered beyond the sockets' own buffers.
+
+Pipelined requests are answered in order (the next starts when the previous
+answer is complete); a non-gateway request behind a pipelined gateway request
+cannot be handed over mid-stream and closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from shoal.api.middleware import LATENCY, REQUESTS
+from shoal.core.errors import ShoalError
+from shoal.gateway.core import Admitted, Gateway, Seen
+from shoal.kube.h1 import H1Connection, StaleConnection
+from shoal.kube.pool import unreachable
+
+__all__ = ["FrontProtocol", "front_protocol"]
+
+log = logging.getLogger("shoal.gateway.front")
+
+PREFIX = b"/clusters/"
+ROUTE = "/clusters/{cluster_id}/{path}"
+#: Seconds a kept-alive client connection may stay idle (nginx's default keepalive_timeout).
+IDLE_SECONDS = 75.0
+#: Pipelined requests held before the connection stops reading.
+_MAX_QUEUED = 8
+#: Request headers never forwarded: credentials of the caller, hop-by-hop headers, framing set here.
+_DROP_REQUEST = frozenset({
+    b"authorization", b"cookie", b"host", b"connection", b"keep-alive", b"proxy-authorization",
+    b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"expect",
+    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-remote-user", b"x-remote-group",
+})
+_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
+                            b"proxy-authenticate", b"set-cookie"})
+_DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
+_STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
+_BODYLESS = frozenset({204, 304})
+
+
+def _status_line(status: int) -> bytes:
+    return _STATUS_LINES.get(status) or b"HTTP/1.1 %d Status\r\n" % status
+
+
+_metrics: dict[tuple[str, int], Any] = {}
+
+
+def _observe(method: str, status: int, seconds: float) -> None:
+    """The API's request metrics, with the label children looked up once per (method, status)."""
+    children = _metrics.get((method, status))
+    if children is None:
+        children = _metrics[(method, status)] = (REQUESTS.labels(method, ROUTE, str(status)),
+                                                 LATENCY.labels(method, ROUTE))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+class _Request(Seen):
+    """One gateway request: what was asked, how far its answer got; the exchange its cluster connection feeds."""
+
+    __slots__ = ("admitted", "authorization", "body", "body_done", "chunked_in", "chunked_out", "cluster_id",
+                 "conn", "discard", "expect", "front", "has_body", "head_only", "head_sent", "headers", "keep_alive",
+                 "language", "lines", "method", "path", "query", "retried", "started", "status", "target", "timer",
+                 "upgrade", "url", "writing")
+    # set from the request head by FrontProtocol._read_head
+    method: str
+    cluster_id: str
+    target: bytes
+    path: str
+    query: bytes
+    keep_alive: bool
+    head_only: bool
+    upgrade: bytes | None
+    authorization: bytes | None
+    language: bytes | None
+    expect: bytes | None
+    chunked_in: bool
+    has_body: bool
+    lines: bytes
+
+    def __init__(self, front: FrontProtocol) -> None:
+        super().__init__()
+        self.front = front
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.body_done = False
+        self.discard = False
+        self.conn: H1Connection | None = None
+        self.admitted: Admitted | None = None
+        self.writing = False
+        self.head_sent = False
+        self.chunked_out = False
+        self.status = 0
+        self.retried = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.started = time.perf_counter()
+
+    # --- the cluster's answer (kube.h1.Exchange) -----------------------------------------------
+    def on_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.status = status
+        parts = [_status_line(status)]
+        has_length = False
+        for name, value in headers:
+            if name in _DROP_RESPONSE:
+                continue
+            if name == b"content-length":
+                has_length = True
+            parts += [name, b": ", value, b"\r\n"]
+        if self.keep_alive and not (has_length or self.head_only or status in _BODYLESS or status < 200):
+            self.chunked_out = True  # framing the client can follow on a kept connection
+            parts.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        self.head_sent = True
+        self.front.write(b"".join(parts))
+
+    def on_body(self, chunk: bytes) -> None:
+        if self.chunked_out:
+            self.front.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        else:
+            self.front.write(chunk)
+
+    def on_end(self) -> None:
+        if self.front.tunnel is not None:  # the cluster closed the tunnel
+            self.front.close()
+            return
+        if self.chunked_out:
+            self.front.write(b"0\r\n\r\n")
+        self.front.finish(self)
+
+    def on_error(self, error: BaseException) -> None:
+        self.front.failed(self, error)
+
+    def on_upgrade(self, status: int, headers: list[tuple[bytes, bytes]], rest: bytes) -> None:
+        self.status = status
+        parts = [_status_line(status)]
+        parts += [b"%s: %s\r\n" % (name, value) for name, value in headers if name not in _DROP_UPGRADE_RESPONSE]
+        parts.append(b"\r\n")
+        self.head_sent = True
+        self.front.tunnelled(self, b"".join(parts) + rest)
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        self.front.write(data)
+
+    def on_drain(self, writable: bool) -> None:
+        self.front.cluster_writable(writable)
+
+    def expire(self) -> None:
+        """No answer within the read timeout."""
+        self.timer = None
+        if not self.head_sent:
+            self.front.failed(self, TimeoutError(f"no answer within {self.front.gateway.read_timeout:g}s"))
+
+
+class FrontProtocol(asyncio.Protocol):
+    """One client connection of ``shoal server`` (see the module's docstring)."""
+
+    gateway: Gateway  # bound by front_protocol()
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client = ""
+        self.raw: list[bytes] | None = None  # the bytes since the parser was last between requests
+        self.between = True
+        self.parsing: _Request | None = None  # the request being parsed
+        self.current: _Request | None = None  # the request being answered
+        self.queue: deque[_Request] = deque()
+        self.upgrading: _Request | None = None
+        self.tunnel: H1Connection | None = None
+        self.hand_off = False
+        self.closing = False
+        self.closed = False
+        self.last_active = self.loop.time()
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.server_state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.idle_timer = self.loop.call_later(IDLE_SECONDS, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        if self.upgrading is not None:  # tunnel bytes sent before the cluster agreed to the upgrade
+            self._body_bytes(self.upgrading, data)
+            return
+        if self.between:
+            self.raw = [data]
+        elif self.raw is not None:
+            self.raw.append(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            request = self.upgrading
+            if request is not None and upgrade.args[0] < len(data):
+                self._body_bytes(request, data[upgrade.args[0]:])
+        except httptools.HttpParserError as e:
+            log.info("bad request from %s: %s", self.client, e)
+            if self.current is None:
+                self.write(_status_line(400) + b"content-length: 0\r\nconnection: close\r\n\r\n")
+            self.close()
+            return
+        if self.hand_off:
+            self._hand_off()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server_state.connections.discard(self)
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        request = self.current
+        if request is not None:
+            self.current = None
+            self._release(request, reuse=False)
+            if self.tunnel is not None:
+                self._record(request, 101, "")
+            else:
+                self._record(request, request.status if request.head_sent else 499,
+                             "stream_interrupted" if request.head_sent else "client_gone")
+        if self.tunnel is not None:
+            self.tunnel.close()
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        conn = self.tunnel or (self.current.conn if self.current is not None else None)
+        if conn is not None:
+            conn.pause_reading()
+
+    def resume_writing(self) -> None:
+        conn = self.tunnel or (self.current.conn if self.current is not None else None)
+        if conn is not None:
+            conn.resume_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: finish an ordinary answer, cut streams and idle connections."""
+        self.closing = True
+        request = self.current
+        if request is None or self.tunnel is not None or (request.info is not None and request.info.long_running):
+            self.close()
+
+    # --- httptools callbacks (the client's requests) ---------------------------------------------
+    def on_message_begin(self) -> None:
+        self.between = False
+        self.parsing = _Request(self)
+
+    def on_url(self, url: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.parsing is not None:
+            self.parsing.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        request = self.parsing
+        if request is None or self.hand_off:
+            return
+        url = request.url
+        if not url.startswith(PREFIX):
+            self.parsing = None
+            if self.raw is not None and self.current is None and not self.queue:
+                self.hand_off = True  # done once the parser has returned (data_received)
+            else:
+                log.info("non-gateway request pipelined behind gateway requests from %s: closing", self.client)
+                self.close()
+            return
+        self.raw = None
+        self.last_active = self.loop.time()
+        self.server_state.total_requests += 1
+        self._read_head(request)
+        if self.current is None:
+            self._begin(request)
+        else:
+            self.queue.append(request)
+            if len(self.queue) >= _MAX_QUEUED and self.transport is not None:
+                self.transport.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        request = self.parsing
+        if request is not None:
+            self._body_bytes(request, body)
+
+    def on_message_complete(self) -> None:
+        self.between = True
+        request, self.parsing = self.parsing, None
+        if request is None:
+            return
+        request.body_done = True
+        if request.writing and request.chunked_in and request.conn is not None and not request.discard:
+            request.conn.write(b"0\r\n\r\n")
+
+    # --- one request ---------------------------------------------------------------------------
+    def _read_head(self, request: _Request) -> None:
+        """Split the target, pick out the headers the gateway reads, and render the ones it forwards."""
+        parser = self.parser
+        request.method = parser.get_method().decode("ascii", "replace")
+        cluster_id, _, below = request.url[len(PREFIX):].partition(b"/")
+        request.cluster_id = cluster_id.decode("latin-1")
+        request.target = b"/" + below
+        raw_path, _, request.query = request.target.partition(b"?")
+        path = raw_path.decode("latin-1")
+        request.path = unquote(path) if "%" in path else path
+        request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
+        request.head_only = request.method == "HEAD"
+        request.upgrade = None
+        authorization = language = length = expect = None
+        chunked = False
+        lines: list[bytes] = []
+        for name, value in request.headers:
+            if name in _DROP_REQUEST or name.startswith(b"impersonate-"):
+                if name == b"authorization":
+                    authorization = value
+                elif name == b"content-length":
+                    length = value
+                elif name == b"transfer-encoding":
+                    chunked = True
+                elif name == b"upgrade":
+                    request.upgrade = value
+                elif name == b"expect":
+                    expect = value
+                continue
+            if name == b"accept-language":
+                language = value
+            lines += [name, b": ", value, b"\r\n"]
+        if self.client:
+            lines += [b"x-forwarded-for: ", self.client.encode(), b"\r\n"]
+        if request.upgrade is not None and parser.should_upgrade():
+            lines += [b"connection: Upgrade\r\nupgrade: ", request.upgrade, b"\r\n"]
+            self.upgrading = request
+        else:
+            request.upgrade = None
+        if chunked:
+            lines.append(b"transfer-encoding: chunked\r\n")
+        elif length is not None and length != b"0":
+            lines += [b"content-length: ", length, b"\r\n"]
+        request.chunked_in = chunked
+        request.has_body = chunked or (length is not None and length != b"0")
+        if request.upgrade is not None:
+            request.keep_alive = False  # after an upgrade request the connection is a tunnel or nothing
+        request.authorization, request.language, request.expect = authorization, language, expect
+        request.lines = b"".join(lines)
+        request.headers = []
+
+    def _begin(self, request: _Request) -> None:
+        self.current = request
+        try:
+            admitted = self.gateway.admit_cached(request, request.authorization, request.cluster_id,
+                                                 request.method, request.path, request.query)
+        except ShoalError as error:
+            self.refuse(request, error)
+            return
+        if admitted is None:
+            self._spawn(self._admit(request))
+        else:
+            self._send(request, admitted)
+
+    async def _admit(self, request: _Request) -> None:
+        self._pause()
+        try:
+            admitted = await self.gateway.admit(request, request.authorization, request.cluster_id,
+                                                request.method, request.path, request.query)
+        except ShoalError as error:
+            self.refuse(request, error)
+            return
+        finally:
+            self._resume()
+        if not self.closed:
+            self._send(request, admitted)
+
+    def _send(self, request: _Request, admitted: Admitted) -> None:
+        request.admitted = admitted
+        self.gateway.pool.acquire(admitted.upstream)
+        conn = None if request.upgrade is not None else admitted.upstream.idle()
+        if conn is None:
+            self._spawn(self._open(request))
+        else:
+            self._start(request, conn)
+
+    async def _open(self, request: _Request) -> None:
+        assert request.admitted is not None
+        self._pause()
+        try:
+            conn = await request.admitted.upstream.open()
+        except ShoalError as error:
+            self._release(request, reuse=False)
+            self.refuse(request, error)
+            return
+        finally:
+            self._resume()
+        if self.closed:
+            conn.close()
+            return
+        self._start(request, conn)
+
+    def _start(self, request: _Request, conn: H1Connection) -> None:
+        admitted = request.admitted
+        assert admitted is not None
+        upstream = admitted.upstream
+        head = b"".join((request.method.encode(), b" ", upstream.base_path, request.target,
+                         b" HTTP/1.1\r\nhost: ", upstream.host_header, b"\r\n", request.lines, admitted.extra,
+                         upstream.auth_line, b"\r\n"))
+        request.conn = conn
+        try:
+            conn.start(head, request, head_only=request.head_only)
+        except ConnectionError as error:
+            request.conn = None
+            self.failed(request, error)
+            return
+        info = request.info
+        if info is not None and not info.long_running and request.upgrade is None:
+            request.timer = self.loop.call_later(self.gateway.read_timeout, request.expire)
+        if request.expect is not None and not request.body_done:
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writing = True
+        for chunk in request.body:
+            self._write_body(request, chunk)
+        request.body.clear()
+        if request.body_done and request.chunked_in:
+            conn.write(b"0\r\n\r\n")
+
+    def _body_bytes(self, request: _Request, data: bytes) -> None:
+        if request.discard:
+            return
+        if request.writing and request.conn is not None:
+            self._write_body(request, data)
+        else:
+            request.body.append(data)
+
+    def _write_body(self, request: _Request, data: bytes) -> None:
+        assert request.conn is not None
+        if request.chunked_in and self.tunnel is None and request is not self.upgrading:
+            request.conn.write(b"%x\r\n%s\r\n" % (len(data), data))
+        else:
+            request.conn.write(data)
+
+    # --- ends --------------------------------------------------------------------------------------
+    def finish(self, request: _Request) -> None:
+        """The answer is complete: keep the cluster connection if it can be, audit, go on with the next."""
+        reuse = request.body_done
+        if not reuse:
+            request.discard = True  # the cluster answered before the body ended: drop the rest of it
+        self._release(request, reuse=reuse)
+        self._record(request, request.status, "")
+        self._next(request)
+
+    def refuse(self, request: _Request, error: ShoalError) -> None:
+        """Answer with a Kubernetes ``Status`` (no cluster connection involved any more)."""
+        if self.closed:
+            return
+        request.discard = True
+        if request is self.upgrading:
+            self.upgrading = None
+            request.keep_alive = False  # the client's parser expects a tunnel after this request
+        status, headers, body = self.gateway.refusal(request.language, error)
+        request.status = status
+        parts = [_status_line(status)]
+        parts += [b"%s: %s\r\n" % (name, value) for name, value in headers]
+        parts.append(b"content-length: %d\r\n" % len(body))
+        if not request.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts += [b"\r\n", body]
+        self.write(b"".join(parts))
+        self._record(request, status, error.code)
+        self._next(request)
+
+    def failed(self, request: _Request, error: BaseException) -> None:
+        """The cluster connection broke: retry a stale keep-alive, refuse if nothing was sent, else cut."""
+        if request.timer is not None:
+            request.timer.cancel()
+            request.timer = None
+        conn, request.conn = request.conn, None
+        if conn is not None:
+            conn.detach()
+            conn.close()
+        if self.closed or request is not self.current:
+            return
+        if (isinstance(error, StaleConnection) and not request.retried and not request.has_body
+                and request.upgrade is None and request.admitted is not None):
+            request.retried = True
+            self._spawn(self._open(request))
+            return
+        if request.head_sent:
+            log.info("stream to %s ended early: %s", request.cluster_id, type(error).__name__)
+            self._release(request, reuse=False)
+            self._record(request, request.status, "stream_interrupted")
+            self.current = None
+            self.close()
+            return
+        self._release(request, reuse=False)
+        server = request.admitted.upstream.credential.server if request.admitted is not None else ""
+        self.refuse(request, unreachable(server, error, self.gateway.read_timeout))
+
+    def tunnelled(self, request: _Request, head: bytes) -> None:
+        """The cluster switched protocols: from now on bytes flow unchanged both ways until one side closes.
+
+        The request stays current until then, so its audit entry carries the session's length."""
+        self.tunnel = request.conn
+        self.upgrading = None
+        self.write(head)
+
+    def _release(self, request: _Request, *, reuse: bool) -> None:
+        conn, request.conn = request.conn, None
+        admitted, request.admitted = request.admitted, None
+        if conn is not None:
+            if reuse and admitted is not None:
+                admitted.upstream.release(conn)
+            else:
+                conn.detach()
+                conn.close()
+        if admitted is not None:
+            self.gateway.pool.finished(admitted.upstream)
+
+    def _record(self, request: _Request, status: int, code: str) -> None:
+        path = f"/clusters/{request.cluster_id}{request.path}"
+        self.gateway.record(request, request.cluster_id, request.method, path, self.client, status, request.started,
+                            code)
+        elapsed = time.perf_counter() - request.started
+        _observe(request.method, status, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request", extra={"method": request.method, "path": request.path, "status": status,
+                                       "duration_ms": round(elapsed * 1000, 1)})
+
+    def _next(self, request: _Request) -> None:
+        if request is self.current:
+            self.current = None
+        self.last_active = self.loop.time()
+        if not request.keep_alive or self.closing:
+            self.close()
+            return
+        if self.queue:
+            following = self.queue.popleft()
+            if self.transport is not None and len(self.queue) == _MAX_QUEUED - 1:
+                self.transport.resume_reading()
+            self._begin(following)
+
+    # --- the connection --------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def writelines(self, data: tuple[bytes, ...]) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.writelines(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def cluster_writable(self, writable: bool) -> None:
+        if writable:
+            self._resume()
+        else:
+            self._pause()
+
+    def _pause(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _check_idle(self) -> None:
+        if self.closed:
+            return
+        idle_for = self.loop.time() - self.last_active
+        if self.current is None and self.tunnel is None and self.between and idle_for >= IDLE_SECONDS:
+            self.close()
+            return
+        self.idle_timer = self.loop.call_later(max(1.0, IDLE_SECONDS - idle_for), self._check_idle)
+
+    def _hand_off(self) -> None:
+        """Give the connection, with the bytes of its current request, to uvicorn's protocol (the API app)."""
+        assert self.transport is not None
+        raw = b"".join(self.raw or ())
+        self.raw = None
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        self.server_state.connections.discard(self)
+        protocol = HttpToolsProtocol(config=self.config, server_state=self.server_state, app_state=self.app_state,
+                                     _loop=self.loop)
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        protocol.data_received(raw)
+
+
+def front_protocol(gateway: Gateway) -> type[FrontProtocol]:
+    """The protocol class for ``uvicorn.Config(http=…)``, bound to the server's gateway."""
+    return type("BoundFrontProtocol", (FrontProtocol,), {"gateway": gateway})
+

@@ -1,0 +1,283 @@
+"""The connection-level front (``gateway.front``) against scripted clusters, over real sockets.
+
+What only a connection shows: keep-alive hand-over to the app, pipelining,
+streaming without buffering, upgrades turned into tunnels, a client that leaves
+mid-stream, a slow client slowing the cluster, stale keep-alive retries and
+read timeouts. Header and permission rules are in ``test_proxy`` (run on both fronts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import h11
+import httpx
+import pytest
+from sqlalchemy import select
+
+from shoal.api.app import create_app
+from shoal.context import AppContext
+from shoal.store.models import AuditEntry
+from tests.gateway.test_proxy import CLUSTER, UPSTREAM_TOKEN, populate
+from tests.support.front import serving_front
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Cluster:
+    """A scripted API server: each test sets ``handler``; ``connections`` counts what the gateway opened."""
+
+    def __init__(self) -> None:
+        self.handler: Handler | None = None
+        self.connections = 0
+        self.url = ""
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        assert self.handler is not None
+        try:
+            await self.handler(reader, writer)
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def front(ctx: AppContext, admin_headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+    cluster = Cluster()
+    server = await asyncio.start_server(cluster._serve, "127.0.0.1", 0)
+    cluster.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    app = create_app(ctx, with_web=False)
+    async with serving_front(app) as url, httpx.AsyncClient(base_url=url) as api:
+        people = await populate(api, ctx, admin_headers, cluster.url)
+        port = int(url.rsplit(":", 1)[1])
+        try:
+            yield {"cluster": cluster, "port": port, "app": app, "dave": people["dave"]["Authorization"]}
+        finally:
+            await app.state.gateway.aclose()
+    server.close()
+    await server.wait_closed()
+
+
+async def _head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+def _answer(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def _request(path: str, auth: str, extra: str = "") -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nhost: shoal\r\nauthorization: {auth}\r\n{extra}\r\n").encode()
+
+
+class Client:
+    """A raw client connection that reads answers with h11."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, port: int) -> Client:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def event(self) -> Any:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            self.conn.receive_data(await asyncio.wait_for(self.reader.read(65536), 10))
+
+    async def answer(self) -> tuple[int, dict[bytes, bytes], bytes]:
+        """The next complete answer; ready for the following one on the same connection."""
+        if self.conn.our_state is h11.IDLE:  # h11 tracks requests: tell it one was sent
+            self.conn.send(h11.Request(method="GET", target="/", headers=[("host", "shoal")]))
+            self.conn.send(h11.EndOfMessage())
+        response = await self.event()
+        body = b""
+        while not isinstance(event := await self.event(), h11.EndOfMessage):
+            body += bytes(event.data)
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        return response.status_code, dict(response.headers), body
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+async def test_keep_alive_hands_other_requests_to_the_app(front: dict[str, Any]) -> None:
+    async def paths(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await _head(reader):
+            writer.write(_answer(head.split(b" ")[1]))
+
+    front["cluster"].handler = paths
+    client = await Client.open(front["port"])
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/nodes", front["dave"]))
+    assert (await client.answer())[::2] == (200, b"/api/v1/nodes")
+    client.send(_request("/healthz", front["dave"]))  # the same connection goes on with the app
+    status, _, body = await client.answer()
+    assert status == 200 and b"ok" in body
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/pods", front["dave"]))  # now through the app's gateway
+    assert (await client.answer())[::2] == (200, b"/api/v1/pods")
+    await client.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(front: dict[str, Any]) -> None:
+    async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await _head(reader):
+            path = head.split(b" ")[1]
+            if path.endswith(b"/first"):
+                await asyncio.sleep(0.2)
+            writer.write(_answer(path))
+
+    front["cluster"].handler = slow_first
+    client = await Client.open(front["port"])
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/first", front["dave"])
+                + _request(f"/clusters/{CLUSTER}/api/v1/second", front["dave"]))
+    assert (await client.answer())[2] == b"/api/v1/first"
+    assert (await client.answer())[2] == b"/api/v1/second"
+    await client.close()
+
+
+async def test_watch_events_arrive_one_by_one(front: dict[str, Any]) -> None:
+    first_seen = asyncio.Event()
+
+    async def watch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(b"9\r\n{\"n\": 1}\n\r\n")
+        await writer.drain()
+        await asyncio.wait_for(first_seen.wait(), 5)  # a buffering proxy would never deliver the first event
+        writer.write(b"9\r\n{\"n\": 2}\n\r\n0\r\n\r\n")
+        await writer.drain()
+
+    front["cluster"].handler = watch
+    client = await Client.open(front["port"])
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/pods?watch=true", front["dave"]))
+    client.conn.send(h11.Request(method="GET", target="/", headers=[("host", "shoal")]))
+    client.conn.send(h11.EndOfMessage())
+    response = await client.event()
+    assert response.status_code == 200 and dict(response.headers)[b"transfer-encoding"] == b"chunked"
+    assert bytes((await client.event()).data) == b'{"n": 1}\n'
+    first_seen.set()
+    assert bytes((await client.event()).data) == b'{"n": 2}\n'
+    assert isinstance(await client.event(), h11.EndOfMessage)
+    await client.close()
+
+
+async def test_upgrade_becomes_a_tunnel_and_is_audited(front: dict[str, Any], ctx: AppContext) -> None:
+    seen: list[bytes] = []
+
+    async def spdy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _head(reader))
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\n"
+                     b"x-stream-protocol-version: v4.channel.k8s.io\r\n\r\n")
+        while data := await reader.read(1024):
+            writer.write(data.upper())
+            await writer.drain()
+
+    front["cluster"].handler = spdy
+    reader, writer = await asyncio.open_connection("127.0.0.1", front["port"])
+    writer.write(_request(f"/clusters/{CLUSTER}/api/v1/namespaces/default/pods/p/exec?command=sh", front["dave"],
+                          "connection: Upgrade\r\nupgrade: SPDY/3.1\r\n"
+                          "x-stream-protocol-version: v4.channel.k8s.io\r\n"))
+    head = await _head(reader)
+    assert head.startswith(b"HTTP/1.1 101 ") and b"x-stream-protocol-version: v4.channel.k8s.io" in head
+    writer.write(b"hello through the tunnel")
+    assert await asyncio.wait_for(reader.readexactly(24), 5) == b"HELLO THROUGH THE TUNNEL"
+    writer.close()
+    upstream_head = seen[0].lower()
+    assert b"upgrade: spdy/3.1" in upstream_head and b"impersonate-user: shoal:dave" in upstream_head
+    assert f"authorization: bearer {UPSTREAM_TOKEN}".encode() in upstream_head
+    assert front["dave"].lower().encode() not in upstream_head
+    gateway = front["app"].state.gateway
+    for _ in range(50):  # the entry is written when the tunnel closes
+        await asyncio.sleep(0.05)
+        await gateway.audit.flush()
+        async with ctx.db.session() as session:
+            rows = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "gateway.exec"))).all()
+        if rows:
+            break
+    assert [(r.username, r.outcome, r.detail["status"]) for r in rows] == [("dave", "success", 101)]
+
+
+async def test_a_client_leaving_mid_stream_closes_the_cluster_connection(front: dict[str, Any]) -> None:
+    ended = asyncio.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await reader.read()  # returns once the gateway closes its side
+        ended.set()
+
+    front["cluster"].handler = endless
+    reader, writer = await asyncio.open_connection("127.0.0.1", front["port"])
+    writer.write(_request(f"/clusters/{CLUSTER}/api/v1/pods?watch=1", front["dave"]))
+    assert b"first" in await asyncio.wait_for(reader.readuntil(b"first"), 5)
+    writer.close()
+    await asyncio.wait_for(ended.wait(), 5)
+
+
+async def test_a_slow_client_slows_the_cluster_down(front: dict[str, Any]) -> None:
+    total = 64 << 20
+    written = 0
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal written
+        await _head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % total)
+        block = b"x" * (64 << 10)
+        while written < total:
+            writer.write(block)
+            await writer.drain()
+            written += len(block)
+
+    front["cluster"].handler = big
+    reader, writer = await asyncio.open_connection("127.0.0.1", front["port"], limit=1 << 16)
+    writer.write(_request(f"/clusters/{CLUSTER}/api/v1/pods", front["dave"]))
+    await _head(reader)
+    await asyncio.sleep(1.0)  # not reading: the cluster must be held back, not the gateway's memory filled
+    held_back = written
+    assert held_back < total // 4, f"the cluster wrote {held_back} bytes to a client that read none"
+    received = 0
+    while received < total:
+        received += len(await asyncio.wait_for(reader.read(1 << 20), 10))
+    assert received == total and written == total
+    writer.close()
+
+
+async def test_stale_keep_alive_is_retried_and_timeouts_are_504(front: dict[str, Any]) -> None:
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await _head(reader)
+        writer.write(_answer(head.split(b" ")[1]))  # keep-alive promised, then closed: the next request meets EOF
+        await writer.drain()
+
+    cluster = front["cluster"]
+    cluster.handler = once
+    client = await Client.open(front["port"])
+    for path in (b"/api/v1/a", b"/api/v1/b"):
+        client.send(_request(f"/clusters/{CLUSTER}{path.decode()}", front["dave"]))
+        assert (await client.answer())[::2] == (200, path)
+        await asyncio.sleep(0.1)
+    assert cluster.connections == 2
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        await reader.read()  # never answers; returns when the gateway gives up and closes
+
+    cluster.handler = silent
+    front["app"].state.gateway.read_timeout = 0.3
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/nodes", front["dave"], "accept-language: zh-CN\r\n"))
+    status, headers, body = await client.answer()
+    assert status == 504 and headers[b"content-type"] == b"application/json"
+    assert b'"reason":"Timeout"' in body and b" 0.3 " in body and "秒".encode() in body
+    await client.close()
