@@ -92,9 +92,9 @@ class _Request(Seen):
     """One gateway request: what was asked, how far its answer got; the exchange its cluster connection feeds."""
 
     __slots__ = ("admitted", "authorization", "body", "body_done", "chunked_in", "chunked_out", "cluster_id",
-                 "conn", "discard", "expect", "front", "has_body", "head_only", "head_sent", "headers", "keep_alive",
-                 "language", "lines", "method", "path", "query", "retried", "started", "status", "target", "timer",
-                 "upgrade", "url", "writing")
+                 "conn", "discard", "expect", "front", "has_body", "head_only", "head_sent", "headers", "held",
+                 "keep_alive", "language", "lines", "method", "path", "query", "retried", "started", "status",
+                 "target", "timer", "upgrade", "url", "writing")
     # set from the request head by FrontProtocol._read_head
     method: str
     cluster_id: str
@@ -124,6 +124,7 @@ class _Request(Seen):
         self.writing = False
         self.head_sent = False
         self.chunked_out = False
+        self.held = b""
         self.status = 0
         self.retried = False
         self.timer: asyncio.TimerHandle | None = None
@@ -150,11 +151,18 @@ class _Request(Seen):
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
         self.head_sent = True
-        self.front.write(b"".join(parts))
+        head = b"".join(parts)
+        if self.info is not None and self.info.long_running:
+            self.front.write(head)  # a watch's head goes out at once: the first event may be minutes away
+        else:
+            self.held = head  # goes out with the first piece of the body: one TLS record and one send, not two
 
     def on_body(self, chunk: bytes) -> None:
+        held, self.held = self.held, b""
         if self.chunked_out:
-            self.front.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            self.front.writelines((held, b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        elif held:
+            self.front.writelines((held, chunk))
         else:
             self.front.write(chunk)
 
@@ -162,8 +170,11 @@ class _Request(Seen):
         if self.front.tunnel is not None:  # the cluster closed the tunnel
             self.front.close()
             return
+        held, self.held = self.held, b""
         if self.chunked_out:
-            self.front.write(b"0\r\n\r\n")
+            self.front.writelines((held, b"0\r\n\r\n"))
+        elif held:
+            self.front.write(held)
         self.front.finish(self)
 
     def on_error(self, error: BaseException) -> None:
@@ -528,6 +539,9 @@ class FrontProtocol(asyncio.Protocol):
             request.retried = True
             self._spawn(self._open(request))
             return
+        if request.held:  # the head never left: the client can still be told what happened
+            request.held = b""
+            request.head_sent = False
         if request.head_sent:
             log.info("stream to %s ended early: %s", request.cluster_id, type(error).__name__)
             self._release(request, reuse=False)
