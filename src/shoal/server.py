@@ -17,6 +17,7 @@ import uvicorn
 from shoal.clusters import health
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, write_private
+from shoal.gateway.front import front_protocol
 from shoal.gateway.proxy import GatewayFront
 from shoal.gateway.tls import tls_files
 from shoal.iam.accounts import Bootstrap, bootstrap_admin
@@ -58,7 +59,9 @@ def serve(settings: Settings, ctx: AppContext) -> None:
 
     app = create_app(ctx)
     tls = tls_files(settings)  # HTTPS when SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED is set (kubectl needs it)
-    config = uvicorn.Config(GatewayFront(app), host=settings.host, port=settings.port, log_config=None,
+    # /clusters/… is relayed by the gateway's own front (gateway.front); other requests go on to the app
+    config = uvicorn.Config(GatewayFront(app), http=front_protocol(app.state.gateway), host=settings.host,
+                            port=settings.port, log_config=None,
                             proxy_headers=True, ws_ping_interval=10,
                             # live streams (task logs, consoles) never end by themselves: cut them at shutdown
                             timeout_graceful_shutdown=5,

@@ -3,10 +3,13 @@
 The echo upstream answers every request with what it received, so these tests
 see exactly which headers reach a cluster: the caller's credentials and
 ``Impersonate-*`` never do; the cluster's credential and Shoal's impersonation do.
+Each test runs against both fronts: the ASGI application (``asgi``) and the
+connection-level front ``shoal server`` uses (``front``, over a real socket).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -23,6 +26,7 @@ from shoal.context import AppContext
 from shoal.kube import Credential
 from shoal.store.models import AuditEntry
 from tests.support.api import make_user
+from tests.support.front import serving_front
 from tests.support.server import free_port
 from tests.support.threaded_server import ThreadedServer
 
@@ -59,30 +63,43 @@ def upstream() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture
-async def gw(ctx: AppContext, upstream: str, admin_headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-    """The app (with the gateway) over ASGI; project alpha with dave (developer), vera (viewer); eve outside."""
+async def populate(client: httpx.AsyncClient, ctx: AppContext, admin_headers: dict[str, str], upstream: str
+                   ) -> dict[str, dict[str, str]]:
+    """Project alpha with dave (developer), vera (viewer); eve manages beta; a cluster of each at ``upstream``."""
+    await client.post("/api/v1/businesses", json={"id": 100, "name": "Biz", "maintainers": ["admin"]},
+                      headers=admin_headers)
+    for code in ("alpha", "beta"):
+        await client.post("/api/v1/projects", json={"code": code, "name": code}, headers=admin_headers)
+    people = {name: await make_user(client, admin_headers, name) for name in ("dave", "vera", "eve")}
+    for name, project, role in (("dave", "alpha", "developer"), ("vera", "alpha", "viewer"),
+                                ("eve", "beta", "manager")):
+        r = await client.post(f"/api/v1/projects/{project}/members", json={"username": name, "role": role},
+                              headers=admin_headers)
+        assert r.status_code in (200, 201), r.text
+    credential = Credential(server=upstream, token=UPSTREAM_TOKEN)
+    async with ctx.db.session() as session:
+        for cluster_id, project in ((CLUSTER, "alpha"), ("BCS-K8S-40001", "beta")):
+            session.add(Cluster(id=cluster_id, project_code=project, name=cluster_id, environment="prod",
+                                status=ClusterStatus.RUNNING.value, kube_system_uid=cluster_id,
+                                server_url=upstream, credential=ctx.secrets.encrypt(credential.to_json())))
+    return people
+
+
+@pytest.fixture(params=["asgi", "front"])
+async def gw(request: pytest.FixtureRequest, ctx: AppContext, upstream: str, admin_headers: dict[str, str]
+             ) -> AsyncIterator[dict[str, Any]]:
+    """The app (with the gateway) over ASGI or behind the front, populated by :func:`populate`."""
     app = create_app(ctx, with_web=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://shoal.test") as client:
-        await client.post("/api/v1/businesses", json={"id": 100, "name": "Biz", "maintainers": ["admin"]},
-                          headers=admin_headers)
-        for code in ("alpha", "beta"):
-            await client.post("/api/v1/projects", json={"code": code, "name": code}, headers=admin_headers)
-        people = {name: await make_user(client, admin_headers, name) for name in ("dave", "vera", "eve")}
-        for name, project, role in (("dave", "alpha", "developer"), ("vera", "alpha", "viewer"),
-                                    ("eve", "beta", "manager")):
-            r = await client.post(f"/api/v1/projects/{project}/members", json={"username": name, "role": role},
-                                  headers=admin_headers)
-            assert r.status_code in (200, 201), r.text
-        credential = Credential(server=upstream, token=UPSTREAM_TOKEN)
-        async with ctx.db.session() as session:
-            for cluster_id, project in ((CLUSTER, "alpha"), ("BCS-K8S-40001", "beta")):
-                session.add(Cluster(id=cluster_id, project_code=project, name=cluster_id, environment="prod",
-                                    status=ClusterStatus.RUNNING.value, kube_system_uid=cluster_id,
-                                    server_url=upstream, credential=ctx.secrets.encrypt(credential.to_json())))
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "asgi":
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://shoal.test")
+        else:  # a connection per request: one that began with an API call would stay with the app (ASGI)
+            client = httpx.AsyncClient(base_url=await stack.enter_async_context(serving_front(app)),
+                                       limits=httpx.Limits(max_keepalive_connections=0))
+        await stack.enter_async_context(client)
+        people = await populate(client, ctx, admin_headers, upstream)
         try:
-            yield {"client": client, "app": app, "admin": admin_headers, **people}
+            yield {"client": client, "app": app, "admin": admin_headers, "front": request.param, **people}
         finally:
             await app.state.gateway.aclose()
 
@@ -169,7 +186,10 @@ async def test_unknown_cluster_bound_token_spdy_and_unreachable(gw: dict[str, An
     assert f"for cluster {CLUSTER}" in other.json()["message"]
     spdy = await client.post(f"/clusters/{CLUSTER}/api/v1/namespaces/d/pods/p/exec", headers={
         **gw["dave"], "Connection": "Upgrade", "Upgrade": "SPDY/3.1"})
-    assert spdy.status_code == 400 and "websockets" in spdy.json()["message"]
+    if gw["front"] == "asgi":  # the ASGI path relays websockets only
+        assert spdy.status_code == 400 and "websockets" in spdy.json()["message"]
+    else:  # the front relays any upgrade; the echo upstream (uvicorn) answers it as a plain request
+        assert spdy.status_code == 200 and _values(spdy.json(), "upgrade") == ["SPDY/3.1"]
     async with ctx.db.session() as session:
         cluster = await session.get(Cluster, "BCS-K8S-40001")
         assert cluster is not None
@@ -200,6 +220,27 @@ async def test_audit_samples_reads_but_keeps_writes_and_refusals(gw: dict[str, A
     assert "{}" not in json.dumps(write.detail) and "Bearer" not in json.dumps(write.detail)
 
 
+async def test_alike_reads_are_counted_in_one_entry(gw: dict[str, Any], ctx: AppContext) -> None:
+    client: httpx.AsyncClient = gw["client"]
+    audit = gw["app"].state.gateway.audit
+    assert audit.read_share == 1.0 and audit.aggregate_reads
+    for _ in range(3):
+        await _echo(client, "/api/v1/nodes", gw["dave"])
+    await _echo(client, "/api/v1/pods", gw["dave"])
+    await audit.flush()
+    audit.aggregate_reads = False
+    for _ in range(2):
+        await _echo(client, "/api/v1/nodes", gw["vera"])
+    await audit.flush()
+    async with ctx.db.session() as session:
+        rows = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "gateway.list")
+                                      .order_by(AuditEntry.id))).all()
+    assert [(r.username, r.detail["path"], r.detail.get("count")) for r in rows] == [
+        ("dave", f"/clusters/{CLUSTER}/api/v1/nodes", 3), ("dave", f"/clusters/{CLUSTER}/api/v1/pods", 1),
+        ("vera", f"/clusters/{CLUSTER}/api/v1/nodes", None), ("vera", f"/clusters/{CLUSTER}/api/v1/nodes", None)]
+    assert rows[0].detail["duration_ms"] >= 0
+
+
 async def test_kubeconfig_api_and_token_lifecycle(gw: dict[str, Any]) -> None:
     client: httpx.AsyncClient = gw["client"]
     r = await client.post(f"/api/v1/clusters/{CLUSTER}/kubeconfig", json={"expires": "2h", "namespace": "team"},
@@ -207,7 +248,7 @@ async def test_kubeconfig_api_and_token_lifecycle(gw: dict[str, Any]) -> None:
     assert r.status_code == 201, r.text
     issued = r.json()
     doc = yaml.safe_load(issued["kubeconfig"])
-    assert doc["clusters"][0]["cluster"]["server"] == f"http://shoal.test/clusters/{CLUSTER}"
+    assert doc["clusters"][0]["cluster"]["server"] == str(client.base_url.join(f"/clusters/{CLUSTER}"))
     assert doc["contexts"][0]["context"]["namespace"] == "team"
     assert doc["current-context"] == CLUSTER
     too_long = await client.post(f"/api/v1/clusters/{CLUSTER}/kubeconfig", json={"expires": "never"},

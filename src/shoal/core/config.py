@@ -51,6 +51,9 @@ class GatewaySettings(BaseModel):
     audit_reads: float = Field(
         1.0, ge=0, le=1, description="Share of successful reads (get/list/watch) written to the audit log; "
                                      "writes, exec and refusals are always written.")
+    audit_aggregate_reads: bool = Field(
+        True, description="Write successful reads alike in user, cluster, verb, path and status within one flush "
+                          "interval as one entry with a count (and the slowest duration).")
     audit_flush_seconds: float = Field(1.0, gt=0, description="Seconds between batched audit writes.")
     impersonate_default: bool = Field(True, description="Impersonate the Shoal user on clusters without a setting.")
 

@@ -6,6 +6,12 @@ body, a header or a token. Writes, exec/attach/port-forward/proxy and every
 refusal or failure are always kept; successful reads (get/list/watch and
 discovery) are kept with probability ``GatewaySettings.audit_reads``.
 
+Successful reads that are alike — same user, cluster, verb, path, status and
+source — within one flush interval become one entry whose detail counts them
+(``count``) and keeps the slowest duration (``duration_ms``), unless
+``audit_aggregate_reads`` is off: a busy kubectl loop or dashboard then costs one
+row per second instead of thousands, and every request is still counted.
+
 Entries are buffered and inserted every ``audit_flush_seconds`` in one
 transaction by a single named background task, which the gateway starts on
 its first entry and stops (after a last flush) in :meth:`GatewayAudit.aclose`
@@ -37,9 +43,11 @@ _MAX_BUFFER = 100_000
 
 
 class GatewayAudit:
-    def __init__(self, db: Database, *, flush_seconds: float, read_share: float,
+    def __init__(self, db: Database, *, flush_seconds: float, read_share: float, aggregate_reads: bool = True,
                  sample: Callable[[], float] = random.random) -> None:
         self.db = db
+        self.aggregate_reads = aggregate_reads
+        self._reads: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.flush_seconds = flush_seconds
         self.read_share = read_share
         self._sample = sample
@@ -55,15 +63,33 @@ class GatewayAudit:
         return self.read_share >= 1.0 or self._sample() < self.read_share
 
     def add(self, *, username: str, source: str, cluster_id: str, project_code: str | None, verb: str,
-            outcome: str, detail: dict[str, Any]) -> None:
+            outcome: str, detail: dict[str, Any]) -> dict[str, Any]:
+        """Buffer one entry; returns it (``count_read`` updates it until the next flush)."""
         if len(self._buffer) >= _MAX_BUFFER:
-            self._buffer.pop(0)
-            self.dropped += 1
-        self._buffer.append({"time": utcnow(), "username": username[:64], "action": f"gateway.{verb}"[:64],
-                             "target_type": "cluster", "target_id": cluster_id[:128], "project_code": project_code,
-                             "outcome": outcome, "source": source[:64], "detail": detail})
+            dropped = self._buffer.pop(0)
+            self.dropped += dropped["detail"].get("count", 1)
+        entry = {"time": utcnow(), "username": username[:64], "action": f"gateway.{verb}"[:64],
+                 "target_type": "cluster", "target_id": cluster_id[:128], "project_code": project_code,
+                 "outcome": outcome, "source": source[:64], "detail": detail}
+        self._buffer.append(entry)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="gateway-audit-writer")
+        return entry
+
+    def count_read(self, key: tuple[Any, ...], duration_ms: float) -> bool:
+        """Count a successful read into the buffered entry of the same ``key``; False if there is none yet."""
+        entry = self._reads.get(key)
+        if entry is None:
+            return False
+        detail = entry["detail"]
+        detail["count"] += 1
+        if duration_ms > detail["duration_ms"]:
+            detail["duration_ms"] = duration_ms
+        return True
+
+    def remember_read(self, key: tuple[Any, ...], entry: dict[str, Any]) -> None:
+        entry["detail"]["count"] = 1
+        self._reads[key] = entry
 
     async def _run(self) -> None:
         while True:
@@ -76,6 +102,7 @@ class GatewayAudit:
     async def flush(self) -> int:
         """Write what is buffered now; returns the number of entries written."""
         rows, self._buffer = self._buffer, []
+        self._reads.clear()
         if not rows:
             return 0
         try:

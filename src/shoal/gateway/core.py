@@ -212,17 +212,25 @@ class Gateway:
         caller, cluster = seen.caller, seen.cluster
         verb = (info.subresource if info is not None and info.subresource in _STREAM_VERBS else
                 info.verb if info is not None else method.lower())
-        detail: dict[str, Any] = {"method": method, "path": path[:512], "status": status,
-                                  "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        username = caller.principal.username if caller else ""
+        alike = None
+        if self.audit.aggregate_reads and read and outcome == "success":
+            alike = (username, cluster_id, verb, path, status, client)
+            if self.audit.count_read(alike, duration_ms):
+                return
+        detail: dict[str, Any] = {"method": method, "path": path[:512], "status": status, "duration_ms": duration_ms}
         if info is not None and info.is_resource:
             detail.update(resource=info.kind, namespace=info.namespace, name=info.name)
         if code:
             detail["code"] = code
         if caller is not None and caller.cluster_id is not None:
             detail["token"] = caller.token_id  # the row id, never the token
-        self.audit.add(username=caller.principal.username if caller else "", source=client,
-                       cluster_id=cluster_id[:128], project_code=cluster.project_code if cluster else None,
-                       verb=verb, outcome=outcome, detail=detail)
+        entry = self.audit.add(username=username, source=client, cluster_id=cluster_id[:128],
+                               project_code=cluster.project_code if cluster else None, verb=verb, outcome=outcome,
+                               detail=detail)
+        if alike is not None:
+            self.audit.remember_read(alike, entry)
 
 
 def _left(expires_at: datetime | None) -> float:
@@ -237,5 +245,6 @@ def build_gateway(ctx: AppContext) -> Gateway:
         Callers(ctx.db, settings.auth_cache_seconds),
         Clusters(ctx.db, ctx.secrets, settings.cluster_cache_seconds, settings.impersonate_default),
         UpstreamPool(max_connections=settings.max_connections, connect_timeout=settings.connect_timeout),
-        GatewayAudit(ctx.db, flush_seconds=settings.audit_flush_seconds, read_share=settings.audit_reads),
+        GatewayAudit(ctx.db, flush_seconds=settings.audit_flush_seconds, read_share=settings.audit_reads,
+                     aggregate_reads=settings.audit_aggregate_reads),
         read_timeout=settings.read_timeout)
