@@ -173,6 +173,22 @@ async def test_watch_events_arrive_one_by_one(front: dict[str, Any]) -> None:
     await client.close()
 
 
+async def test_an_answer_that_ends_with_the_connection_is_relayed_whole(front: dict[str, Any]) -> None:
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nno length, ")
+        await writer.drain()
+        writer.write(b"no chunks")
+
+    front["cluster"].handler = until_close
+    client = await Client.open(front["port"])
+    for _ in range(2):  # and the client's connection stays usable
+        client.send(_request(f"/clusters/{CLUSTER}/version", front["dave"]))
+        status, headers, body = await client.answer()
+        assert (status, body) == (200, b"no length, no chunks") and headers[b"transfer-encoding"] == b"chunked"
+    await client.close()
+
+
 async def test_upgrade_becomes_a_tunnel_and_is_audited(front: dict[str, Any], ctx: AppContext) -> None:
     seen: list[bytes] = []
 

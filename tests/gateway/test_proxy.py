@@ -171,6 +171,17 @@ async def test_refusals_are_kubernetes_status_objects(gw: dict[str, Any], who: s
     assert text in body["message"], body["message"]
 
 
+async def test_dot_segments_are_refused_before_authorisation_can_be_fooled(gw: dict[str, Any]) -> None:
+    client: httpx.AsyncClient = gw["client"]
+    # a viewer may list pods but not read secrets; '..' could make the two the same path upstream
+    r = await client.get(f"/clusters/{CLUSTER}/api/v1/namespaces/default/pods/%2e%2e/secrets", headers=gw["vera"])
+    assert r.status_code == 400 and r.json()["reason"] == "BadRequest"
+    assert "'..'" in r.json()["message"]
+    zh = await client.get(f"/clusters/{CLUSTER}/api/v1/namespaces/default/pods/%2E/x",
+                          headers={**gw["vera"], "Accept-Language": "zh-CN"})
+    assert zh.status_code == 400 and "网关不转发" in zh.json()["message"]
+
+
 async def test_unknown_cluster_bound_token_spdy_and_unreachable(gw: dict[str, Any], ctx: AppContext) -> None:
     client: httpx.AsyncClient = gw["client"]
     r = await client.get("/clusters/BCS-K8S-49999/api/v1/nodes", headers=gw["admin"])

@@ -30,7 +30,14 @@ from datetime import datetime
 from typing import Any
 
 from shoal.context import AppContext
-from shoal.core.errors import ClusterUnreachable, PermissionDenied, ShoalError, Unauthenticated, Unavailable
+from shoal.core.errors import (
+    ClusterUnreachable,
+    Invalid,
+    PermissionDenied,
+    ShoalError,
+    Unauthenticated,
+    Unavailable,
+)
 from shoal.core.i18n import negotiate, translate
 from shoal.gateway.audit import GatewayAudit
 from shoal.gateway.lookup import Caller, Callers, Clusters, ClusterTarget
@@ -125,6 +132,9 @@ class Gateway:
         key = (method, path, flags)
         info = self._parsed.get(key)
         if info is None:
+            if "/." in path and any(part in (".", "..") for part in path.split("/")):
+                # what Shoal authorised must be what the cluster serves: no segments it might resolve differently
+                raise Invalid("error.gateway_dot_path", hint="hint.gateway_dot_path", path=path[:200])
             info = parse_request(method, path, query if flags else b"")
             if len(self._parsed) >= _MAX_ENTRIES:
                 self._parsed.clear()

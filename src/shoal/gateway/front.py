@@ -228,6 +228,7 @@ class FrontProtocol(asyncio.Protocol):
         self.last_active = self.loop.time()
         self.idle_timer: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.paused: set[str] = set()
 
     # --- asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -332,8 +333,8 @@ class FrontProtocol(asyncio.Protocol):
             self._begin(request)
         else:
             self.queue.append(request)
-            if len(self.queue) >= _MAX_QUEUED and self.transport is not None:
-                self.transport.pause_reading()
+            if len(self.queue) >= _MAX_QUEUED:
+                self._pause("queue")
 
     def on_body(self, body: bytes) -> None:
         request = self.parsing
@@ -415,7 +416,7 @@ class FrontProtocol(asyncio.Protocol):
             self._send(request, admitted)
 
     async def _admit(self, request: _Request) -> None:
-        self._pause()
+        self._pause("admission")
         try:
             admitted = await self.gateway.admit(request, request.authorization, request.cluster_id,
                                                 request.method, request.path, request.query)
@@ -423,7 +424,7 @@ class FrontProtocol(asyncio.Protocol):
             self.refuse(request, error)
             return
         finally:
-            self._resume()
+            self._resume("admission")
         if not self.closed:
             self._send(request, admitted)
 
@@ -438,7 +439,7 @@ class FrontProtocol(asyncio.Protocol):
 
     async def _open(self, request: _Request) -> None:
         assert request.admitted is not None
-        self._pause()
+        self._pause("connect")
         try:
             conn = await request.admitted.upstream.open()
         except ShoalError as error:
@@ -446,7 +447,7 @@ class FrontProtocol(asyncio.Protocol):
             self.refuse(request, error)
             return
         finally:
-            self._resume()
+            self._resume("connect")
         if self.closed:
             conn.close()
             return
@@ -592,8 +593,8 @@ class FrontProtocol(asyncio.Protocol):
             return
         if self.queue:
             following = self.queue.popleft()
-            if self.transport is not None and len(self.queue) == _MAX_QUEUED - 1:
-                self.transport.resume_reading()
+            if len(self.queue) < _MAX_QUEUED:
+                self._resume("queue")
             self._begin(following)
 
     # --- the connection --------------------------------------------------------------------------
@@ -612,16 +613,19 @@ class FrontProtocol(asyncio.Protocol):
 
     def cluster_writable(self, writable: bool) -> None:
         if writable:
-            self._resume()
+            self._resume("cluster")
         else:
-            self._pause()
+            self._pause("cluster")
 
-    def _pause(self) -> None:
-        if self.transport is not None and not self.closed:
+    def _pause(self, reason: str) -> None:
+        """Stop reading from the client while any reason holds (waiting for admission, a full cluster socket…)."""
+        if not self.paused and self.transport is not None and not self.closed:
             self.transport.pause_reading()
+        self.paused.add(reason)
 
-    def _resume(self) -> None:
-        if self.transport is not None and not self.closed:
+    def _resume(self, reason: str) -> None:
+        self.paused.discard(reason)
+        if not self.paused and self.transport is not None and not self.closed:
             self.transport.resume_reading()
 
     def _spawn(self, coroutine: Any) -> None:

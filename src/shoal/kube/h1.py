@@ -78,6 +78,7 @@ class H1Connection(asyncio.Protocol):
         self._exchange: Exchange | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_only = False
+        self._until_close = False
         self._done = False
         self._got_bytes = False
         self._keep_alive = False
@@ -113,6 +114,9 @@ class H1Connection(asyncio.Protocol):
         if self.tunnel:
             self._exchange = None
             exchange.on_end()
+        elif self._until_close and not self._done:  # an answer without length or chunks ends with the connection
+            self._keep_alive = False
+            self._finish()
         elif not self._done:
             stale = self.used and not self._got_bytes
             self._fail(StaleConnection("closed before answering") if stale
@@ -135,6 +139,7 @@ class H1Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if status == 101:
             return  # the upgrade follows once the parser stops (see data_received)
+        self._until_close = not any(name in (b"content-length", b"transfer-encoding") for name, _ in self._headers)
         self._exchange.on_head(status, self._headers)
         if self._head_only and self._exchange is not None:  # an answer to HEAD has no body, whatever it says
             self._keep_alive = False
@@ -182,7 +187,7 @@ class H1Connection(asyncio.Protocol):
         self._exchange = exchange
         self._headers = []
         self._head_only = head_only
-        self._done = self._got_bytes = self._keep_alive = False
+        self._done = self._got_bytes = self._keep_alive = self._until_close = False
         self.transport.write(head)
 
     def write(self, data: bytes) -> None:
