@@ -52,7 +52,6 @@ __all__ = ["Admitted", "Gateway", "Seen", "bearer_token", "build_gateway", "impe
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 #: Kept admissions and parsed requests before the caches are emptied (a bound against floods of distinct keys).
 _MAX_ENTRIES = 10_000
-_STREAM_VERBS = frozenset({"exec", "attach", "portforward", "proxy"})
 
 
 def impersonation_headers(principal: Principal, project_code: str) -> Headers:
@@ -212,7 +211,7 @@ class Gateway:
         return status, headers, status_body(status, message)
 
     def record(self, seen: Seen, cluster_id: str, method: str, path: str, client: str, status: int,
-               started: float, code: str = "") -> None:
+               seconds: float, code: str = "") -> None:
         """Audit one request (reads that succeeded are sampled); ``path`` without the query string."""
         outcome = "success" if 0 < status < 400 else "denied" if status in (401, 403) else "failure"
         info = seen.info
@@ -220,9 +219,8 @@ class Gateway:
         if not self.audit.keep(read=read, success=outcome == "success"):
             return
         caller, cluster = seen.caller, seen.cluster
-        verb = (info.subresource if info is not None and info.subresource in _STREAM_VERBS else
-                info.verb if info is not None else method.lower())
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        verb = info.audit_verb if info is not None else method.lower()
+        duration_ms = round(seconds * 1000, 1)
         username = caller.principal.username if caller else ""
         alike = None
         if self.audit.aggregate_reads and read and outcome == "success":

@@ -575,13 +575,12 @@ class FrontProtocol(asyncio.Protocol):
             self.gateway.pool.finished(admitted.upstream)
 
     def _record(self, request: _Request, status: int, code: str) -> None:
-        path = f"/clusters/{request.cluster_id}{request.path}"
-        self.gateway.record(request, request.cluster_id, request.method, path, self.client, status, request.started,
-                            code)
         elapsed = time.perf_counter() - request.started
+        path = f"/clusters/{request.cluster_id}{request.path}"
+        self.gateway.record(request, request.cluster_id, request.method, path, self.client, status, elapsed, code)
         _observe(request.method, status, elapsed)
         if log.isEnabledFor(logging.INFO):
-            log.info("request", extra={"method": request.method, "path": request.path, "status": status,
+            log.info("request", extra={"method": request.method, "path": path, "status": status,
                                        "duration_ms": round(elapsed * 1000, 1)})
 
     def _next(self, request: _Request) -> None:

@@ -133,7 +133,7 @@ class AsgiGateway:
                 code: str = "") -> None:
         client = scope.get("client")
         self.gateway.record(seen, cluster_id, method, scope["path"], str(client[0]) if client else "", status,
-                            started, code)
+                            time.perf_counter() - started, code)
 
     def _refusal(self, scope: Scope, error: ShoalError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         return self.gateway.refusal(_header(scope["headers"], b"accept-language"), error)

@@ -25,6 +25,7 @@ cluster roles, CRDs, and collections across all namespaces.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -61,9 +62,14 @@ class RequestInfo:
     def cluster_wide(self) -> bool:
         return not self.namespace or self.resource == "namespaces"
 
-    @property
+    @functools.cached_property  # the gateway keeps parsed requests: computed once per distinct request
     def is_read(self) -> bool:
         return self.verb in READ_VERBS and self.subresource not in STREAMING_SUBRESOURCES
+
+    @functools.cached_property
+    def audit_verb(self) -> str:
+        """``exec``, ``attach``, ``portforward``, ``proxy`` for streams, else the verb."""
+        return self.subresource if self.subresource in STREAMING_SUBRESOURCES else self.verb
 
     @property
     def kind(self) -> str:
@@ -73,6 +79,10 @@ class RequestInfo:
 
     def action(self) -> Action:
         """The Shoal action this request needs on the cluster's project."""
+        return self.needed
+
+    @functools.cached_property
+    def needed(self) -> Action:
         if not self.is_resource:
             return Action.CLUSTER_VIEW if self.verb == "get" else Action.CLUSTER_MANAGE
         if (self.group, self.resource) in _SELF_REVIEWS and self.verb == "create":

@@ -74,7 +74,8 @@ class H1Connection(asyncio.Protocol):
         self.closed = False
         self.used = False
         self.tunnel = False
-        self._parser: httptools.HttpResponseParser | None = None
+        self._parser: httptools.HttpResponseParser | None = None  # set while an answer is expected
+        self._reader: httptools.HttpResponseParser | None = None
         self._exchange: Exchange | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_only = False
@@ -183,7 +184,9 @@ class H1Connection(asyncio.Protocol):
         reused, self.used = self.used, True
         if self.closed:
             raise StaleConnection("closed while idle") if reused else ConnectionResetError("connection closed")
-        self._parser = httptools.HttpResponseParser(self)
+        if self._reader is None or head_only:  # one parser per connection: llhttp resets between answers
+            self._reader = httptools.HttpResponseParser(self)
+        self._parser = self._reader
         self._exchange = exchange
         self._headers = []
         self._head_only = head_only
