@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from starlette.types import Receive, Scope, Send
 
@@ -229,6 +230,24 @@ async def test_audit_samples_reads_but_keeps_writes_and_refusals(gw: dict[str, A
     assert write.detail["status"] == 200 and write.detail["resource"] == "configmaps"
     assert write.detail["namespace"] == "default" and write.detail["method"] == "POST"
     assert "{}" not in json.dumps(write.detail) and "Bearer" not in json.dumps(write.detail)
+
+
+async def test_proxied_requests_are_counted_in_gateway_metrics(gw: dict[str, Any]) -> None:
+    client: httpx.AsyncClient = gw["client"]
+
+    def sample(name: str, **labels: str) -> float:
+        value = REGISTRY.get_sample_value(name, labels)
+        return value or 0.0
+
+    before = (sample("shoal_gateway_requests_total", method="GET", status="200"),
+              sample("shoal_gateway_requests_total", method="PATCH", status="403"),
+              sample("shoal_gateway_request_duration_seconds_count", method="GET"))
+    await _echo(client, "/api/v1/nodes", gw["dave"])
+    await client.patch(f"/clusters/{CLUSTER}/api/v1/nodes/n1", headers=gw["vera"], content=b"{}")
+    after = (sample("shoal_gateway_requests_total", method="GET", status="200"),
+             sample("shoal_gateway_requests_total", method="PATCH", status="403"),
+             sample("shoal_gateway_request_duration_seconds_count", method="GET"))
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
 
 
 async def test_alike_reads_are_counted_in_one_entry(gw: dict[str, Any], ctx: AppContext) -> None:

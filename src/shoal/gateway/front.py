@@ -42,9 +42,9 @@ from urllib.parse import unquote
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shoal.api.middleware import LATENCY, REQUESTS
 from shoal.core.errors import ShoalError
 from shoal.gateway.core import Admitted, Gateway, Seen
+from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.h1 import H1Connection, StaleConnection
 from shoal.kube.pool import unreachable
 
@@ -53,7 +53,6 @@ __all__ = ["FrontProtocol", "front_protocol"]
 log = logging.getLogger("shoal.gateway.front")
 
 PREFIX = b"/clusters/"
-ROUTE = "/clusters/{cluster_id}/{path}"
 #: Seconds a kept-alive client connection may stay idle (nginx's default keepalive_timeout).
 IDLE_SECONDS = 75.0
 #: Pipelined requests held before the connection stops reading.
@@ -75,26 +74,41 @@ def _status_line(status: int) -> bytes:
     return _STATUS_LINES.get(status) or b"HTTP/1.1 %d Status\r\n" % status
 
 
-_metrics: dict[tuple[str, int], Any] = {}
-
-
-def _observe(method: str, status: int, seconds: float) -> None:
-    """The API's request metrics, with the label children looked up once per (method, status)."""
-    children = _metrics.get((method, status))
-    if children is None:
-        children = _metrics[(method, status)] = (REQUESTS.labels(method, ROUTE, str(status)),
-                                                 LATENCY.labels(method, ROUTE))
-    children[0].inc()
-    children[1].observe(seconds)
-
-
 class _Request(Seen):
     """One gateway request: what was asked, how far its answer got; the exchange its cluster connection feeds."""
 
-    __slots__ = ("admitted", "authorization", "body", "body_done", "chunked_in", "chunked_out", "cluster_id",
-                 "conn", "discard", "expect", "front", "has_body", "head_only", "head_sent", "headers", "held",
-                 "keep_alive", "language", "lines", "method", "path", "query", "retried", "started", "status",
-                 "target", "timer", "upgrade", "url", "writing")
+    __slots__ = (
+        "admitted",
+        "authorization",
+        "body",
+        "body_done",
+        "chunked_in",
+        "chunked_out",
+        "cluster_id",
+        "conn",
+        "deadline",
+        "discard",
+        "expect",
+        "front",
+        "has_body",
+        "head_only",
+        "head_sent",
+        "headers",
+        "held",
+        "keep_alive",
+        "language",
+        "lines",
+        "method",
+        "path",
+        "query",
+        "retried",
+        "started",
+        "status",
+        "target",
+        "upgrade",
+        "url",
+        "writing",
+    )
     # set from the request head by FrontProtocol._read_head
     method: str
     cluster_id: str
@@ -127,14 +141,12 @@ class _Request(Seen):
         self.held = b""
         self.status = 0
         self.retried = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # loop time by which the head of the answer must arrive (0: none)
         self.started = time.perf_counter()
 
     # --- the cluster's answer (kube.h1.Exchange) -----------------------------------------------
     def on_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = 0.0
         self.status = status
         parts = [_status_line(status)]
         has_length = False
@@ -196,7 +208,7 @@ class _Request(Seen):
 
     def expire(self) -> None:
         """No answer within the read timeout."""
-        self.timer = None
+        self.deadline = 0.0
         if not self.head_sent:
             self.front.failed(self, TimeoutError(f"no answer within {self.front.gateway.read_timeout:g}s"))
 
@@ -227,6 +239,10 @@ class FrontProtocol(asyncio.Protocol):
         self.closed = False
         self.last_active = self.loop.time()
         self.idle_timer: asyncio.TimerHandle | None = None
+        #: one timer per connection for read timeouts, not one per request: it fires at the current
+        #: request's deadline, or re-arms itself for a later request's
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.watch_at = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
         self.paused: set[str] = set()
 
@@ -269,6 +285,8 @@ class FrontProtocol(asyncio.Protocol):
         self.server_state.connections.discard(self)
         if self.idle_timer is not None:
             self.idle_timer.cancel()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         request = self.current
         if request is not None:
             self.current = None
@@ -469,7 +487,9 @@ class FrontProtocol(asyncio.Protocol):
             return
         info = request.info
         if info is not None and not info.long_running and request.upgrade is None:
-            request.timer = self.loop.call_later(self.gateway.read_timeout, request.expire)
+            request.deadline = self.loop.time() + self.gateway.read_timeout
+            if self.watchdog is None or request.deadline < self.watch_at:
+                self._arm(request.deadline)
         if request.expect is not None and not request.body_done:
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writing = True
@@ -526,9 +546,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def failed(self, request: _Request, error: BaseException) -> None:
         """The cluster connection broke: retry a stale keep-alive, refuse if nothing was sent, else cut."""
-        if request.timer is not None:
-            request.timer.cancel()
-            request.timer = None
+        request.deadline = 0.0
         conn, request.conn = request.conn, None
         if conn is not None:
             conn.detach()
@@ -578,7 +596,7 @@ class FrontProtocol(asyncio.Protocol):
         elapsed = time.perf_counter() - request.started
         path = f"/clusters/{request.cluster_id}{request.path}"
         self.gateway.record(request, request.cluster_id, request.method, path, self.client, status, elapsed, code)
-        _observe(request.method, status, elapsed)
+        GATEWAY_METRICS.observe(request.method, status, elapsed)
         if log.isEnabledFor(logging.INFO):
             log.info("request", extra={"method": request.method, "path": path, "status": status,
                                        "duration_ms": round(elapsed * 1000, 1)})
@@ -631,6 +649,22 @@ class FrontProtocol(asyncio.Protocol):
         task = self.loop.create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _watch(self) -> None:
+        self.watchdog = None
+        request = self.current
+        if self.closed or request is None or not request.deadline:
+            return
+        if self.loop.time() >= request.deadline:
+            request.expire()
+        else:
+            self._arm(request.deadline)
+
+    def _arm(self, when: float) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        self.watch_at = when
+        self.watchdog = self.loop.call_at(when, self._watch)
 
     def _check_idle(self) -> None:
         if self.closed:

@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from shoal.core.errors import Invalid, ShoalError, Unauthenticated
 from shoal.gateway.core import Admitted, Gateway, Seen, impersonation_headers
+from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.pool import Headers, Upstream, UpstreamRefused
 
 __all__ = ["AsgiGateway", "GatewayDispatch", "GatewayFront"]
@@ -132,8 +133,10 @@ class AsgiGateway:
     def _record(self, scope: Scope, seen: Seen, cluster_id: str, method: str, status: int, started: float,
                 code: str = "") -> None:
         client = scope.get("client")
+        elapsed = time.perf_counter() - started
         self.gateway.record(seen, cluster_id, method, scope["path"], str(client[0]) if client else "", status,
-                            time.perf_counter() - started, code)
+                            elapsed, code)
+        GATEWAY_METRICS.observe(method, status, elapsed)
 
     def _refusal(self, scope: Scope, error: ShoalError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         return self.gateway.refusal(_header(scope["headers"], b"accept-language"), error)
