@@ -97,6 +97,7 @@ class _Request(Seen):
         "held",
         "keep_alive",
         "language",
+        "length",
         "lines",
         "method",
         "path",
@@ -117,11 +118,6 @@ class _Request(Seen):
     query: bytes
     keep_alive: bool
     head_only: bool
-    upgrade: bytes | None
-    authorization: bytes | None
-    language: bytes | None
-    expect: bytes | None
-    chunked_in: bool
     has_body: bool
     lines: bytes
 
@@ -129,7 +125,14 @@ class _Request(Seen):
         super().__init__()
         self.front = front
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        #: forwarded header lines as they are parsed (FrontProtocol.on_header), and the headers the gateway reads
+        self.headers: list[bytes] = []
+        self.authorization: bytes | None = None
+        self.language: bytes | None = None
+        self.length: bytes | None = None
+        self.expect: bytes | None = None
+        self.upgrade: bytes | None = None
+        self.chunked_in = False
         self.body: list[bytes] = []
         self.body_done = False
         self.discard = False
@@ -227,6 +230,7 @@ class FrontProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client = ""
+        self.forwarded = b""
         self.raw: list[bytes] | None = None  # the bytes since the parser was last between requests
         self.between = True
         self.parsing: _Request | None = None  # the request being parsed
@@ -252,6 +256,7 @@ class FrontProtocol(asyncio.Protocol):
         self.server_state.connections.add(self)
         peer = transport.get_extra_info("peername")
         self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.forwarded = b"x-forwarded-for: %s\r\n" % self.client.encode() if self.client else b""
         self.idle_timer = self.loop.call_later(IDLE_SECONDS, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
@@ -327,8 +332,25 @@ class FrontProtocol(asyncio.Protocol):
             self.parsing.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.parsing is not None:
-            self.parsing.headers.append((name.lower(), value))
+        request = self.parsing
+        if request is None:
+            return
+        name = name.lower()
+        if name in _DROP_REQUEST or name.startswith(b"impersonate-"):
+            if name == b"authorization":
+                request.authorization = value
+            elif name == b"content-length":
+                request.length = value
+            elif name == b"transfer-encoding":
+                request.chunked_in = True
+            elif name == b"upgrade":
+                request.upgrade = value
+            elif name == b"expect":
+                request.expect = value
+            return
+        if name == b"accept-language":
+            request.language = value
+        request.headers += (name, b": ", value, b"\r\n")
 
     def on_headers_complete(self) -> None:
         request = self.parsing
@@ -381,42 +403,20 @@ class FrontProtocol(asyncio.Protocol):
         request.path = unquote(path) if "%" in path else path
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         request.head_only = request.method == "HEAD"
-        request.upgrade = None
-        authorization = language = length = expect = None
-        chunked = False
-        lines: list[bytes] = []
-        for name, value in request.headers:
-            if name in _DROP_REQUEST or name.startswith(b"impersonate-"):
-                if name == b"authorization":
-                    authorization = value
-                elif name == b"content-length":
-                    length = value
-                elif name == b"transfer-encoding":
-                    chunked = True
-                elif name == b"upgrade":
-                    request.upgrade = value
-                elif name == b"expect":
-                    expect = value
-                continue
-            if name == b"accept-language":
-                language = value
-            lines += [name, b": ", value, b"\r\n"]
-        if self.client:
-            lines += [b"x-forwarded-for: ", self.client.encode(), b"\r\n"]
+        lines = request.headers
+        lines.append(self.forwarded)
         if request.upgrade is not None and parser.should_upgrade():
-            lines += [b"connection: Upgrade\r\nupgrade: ", request.upgrade, b"\r\n"]
+            lines += (b"connection: Upgrade\r\nupgrade: ", request.upgrade, b"\r\n")
             self.upgrading = request
+            request.keep_alive = False  # after an upgrade request the connection is a tunnel or nothing
         else:
             request.upgrade = None
-        if chunked:
+        length = request.length
+        if request.chunked_in:
             lines.append(b"transfer-encoding: chunked\r\n")
         elif length is not None and length != b"0":
-            lines += [b"content-length: ", length, b"\r\n"]
-        request.chunked_in = chunked
-        request.has_body = chunked or (length is not None and length != b"0")
-        if request.upgrade is not None:
-            request.keep_alive = False  # after an upgrade request the connection is a tunnel or nothing
-        request.authorization, request.language, request.expect = authorization, language, expect
+            lines += (b"content-length: ", length, b"\r\n")
+        request.has_body = request.chunked_in or (length is not None and length != b"0")
         request.lines = b"".join(lines)
         request.headers = []
 

@@ -35,6 +35,7 @@ import httptools
 
 __all__ = ["Exchange", "H1Connection", "StaleConnection", "open_connection"]
 
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _HIGH = 1 << 20
 _LOW = 1 << 18
 
@@ -80,6 +81,7 @@ class H1Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_only = False
         self._until_close = False
+        self._framed = False  # the answer has a Content-Length or Transfer-Encoding
         self._done = False
         self._got_bytes = False
         self._keep_alive = False
@@ -133,14 +135,17 @@ class H1Connection(asyncio.Protocol):
 
     # --- httptools callbacks ---------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        name = name.lower()
+        if name in _FRAMING:
+            self._framed = True
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None and self._exchange is not None
         status = self._parser.get_status_code()
         if status == 101:
             return  # the upgrade follows once the parser stops (see data_received)
-        self._until_close = not any(name in (b"content-length", b"transfer-encoding") for name, _ in self._headers)
+        self._until_close = not self._framed
         self._exchange.on_head(status, self._headers)
         if self._head_only and self._exchange is not None:  # an answer to HEAD has no body, whatever it says
             self._keep_alive = False
@@ -190,7 +195,7 @@ class H1Connection(asyncio.Protocol):
         self._exchange = exchange
         self._headers = []
         self._head_only = head_only
-        self._done = self._got_bytes = self._keep_alive = self._until_close = False
+        self._done = self._got_bytes = self._keep_alive = self._until_close = self._framed = False
         self.transport.write(head)
 
     def write(self, data: bytes) -> None:
