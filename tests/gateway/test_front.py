@@ -297,3 +297,16 @@ async def test_stale_keep_alive_is_retried_and_timeouts_are_504(front: dict[str,
     assert status == 504 and headers[b"content-type"] == b"application/json"
     assert b'"reason":"Timeout"' in body and b" 0.3 " in body and "秒".encode() in body
     await client.close()
+
+
+async def test_a_failing_database_is_a_503_status_not_a_hang(front: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(token: str) -> None:
+        raise ConnectionRefusedError("database is down")
+
+    monkeypatch.setattr(front["app"].state.gateway.callers, "resolve", broken)
+    client = await Client.open(front["port"])
+    client.send(_request(f"/clusters/{CLUSTER}/api/v1/nodes", "Bearer shoal_not-cached-anywhere"))
+    status, _, body = await client.answer()
+    assert status == 503 and b"ConnectionRefusedError" in body and b'"reason":"ServiceUnavailable"' in body
+    await client.close()

@@ -42,7 +42,7 @@ from urllib.parse import unquote
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shoal.core.errors import ShoalError
+from shoal.core.errors import ShoalError, Unavailable
 from shoal.gateway.core import Admitted, Gateway, Seen
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.h1 import H1Connection, StaleConnection
@@ -441,6 +441,11 @@ class FrontProtocol(asyncio.Protocol):
         except ShoalError as error:
             self.refuse(request, error)
             return
+        except Exception as e:  # the database, say: answer the client instead of leaving it waiting
+            log.exception("could not admit a gateway request to %s", request.cluster_id)
+            self.refuse(request, Unavailable("error.gateway_unavailable", hint="hint.gateway_unavailable",
+                                             detail=type(e).__name__))
+            return
         finally:
             self._resume("admission")
         if not self.closed:
@@ -460,7 +465,10 @@ class FrontProtocol(asyncio.Protocol):
         self._pause("connect")
         try:
             conn = await request.admitted.upstream.open()
-        except ShoalError as error:
+        except Exception as e:
+            error = e if isinstance(e, ShoalError) else unreachable(request.admitted.upstream.credential.server, e, 0)
+            if not isinstance(e, ShoalError):
+                log.exception("could not connect to cluster %s", request.cluster_id)
             self._release(request, reuse=False)
             self.refuse(request, error)
             return
