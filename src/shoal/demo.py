@@ -20,6 +20,7 @@ import os
 
 from sqlalchemy import select
 
+from kubesim import ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW
 from kubesim.runner import Simulator
 from shoal.business.builtin import add_business
 from shoal.clusters import service as clusters
@@ -98,6 +99,15 @@ def banner(settings: Settings, cluster_line: str = "") -> str:
     ])
 
 
+def grant_shoal_groups(sim: Simulator) -> None:
+    """The cluster-side RBAC docs/gateway.md recommends for Shoal's impersonated groups, so the
+    gateway (kubeconfig button, console) works in the demo as it would on a prepared cluster."""
+    cluster = sim.cluster()
+    for group, role in (("shoal:admins", ROLE_CLUSTER_ADMIN), ("shoal:role:manager", ROLE_CLUSTER_ADMIN),
+                        ("shoal:role:developer", ROLE_EDIT), ("shoal:role:viewer", ROLE_VIEW)):
+        cluster.grant_group(group, role)
+
+
 def main() -> None:
     os.environ.setdefault("SHOAL_DATA_DIR", "data/demo")
     settings = load_settings()
@@ -105,6 +115,7 @@ def main() -> None:
     ctx, _ = asyncio.run(prepare(settings))
     asyncio.run(seed(ctx))
     sim = Simulator(nodes=4, out_dir=settings.data_dir / "kubesim").start()
+    grant_shoal_groups(sim)
     try:
         cluster_id = asyncio.run(seed_cluster(ctx, sim))
         line = (f"  Cluster:  {cluster_id} (kubesim at {sim.url}) in project '{DEMO_PROJECT[0]}';"
