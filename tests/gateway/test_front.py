@@ -17,6 +17,11 @@ import h11
 import httpx
 import pytest
 from sqlalchemy import select
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as serve_ws
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from shoal.api.app import create_app
 from shoal.context import AppContext
@@ -310,3 +315,36 @@ async def test_a_failing_database_is_a_503_status_not_a_hang(front: dict[str, An
     status, _, body = await client.answer()
     assert status == 503 and b"ConnectionRefusedError" in body and b'"reason":"ServiceUnavailable"' in body
     await client.close()
+
+
+@pytest.mark.parametrize("front_kind", ["front", "asgi"])
+async def test_exec_websocket_is_relayed_by_either_front(ctx: AppContext, admin_headers: dict[str, str],
+                                                         front_kind: str) -> None:
+    seen: list[Any] = []
+
+    async def echo(socket: ServerConnection) -> None:
+        seen.append(socket.request.headers if socket.request is not None else None)
+        async for message in socket:
+            await socket.send(message[::-1])
+
+    async with serve_ws(echo, "127.0.0.1", 0, subprotocols=[Subprotocol("v5.channel.k8s.io")]) as upstream:
+        port = next(iter(upstream.sockets)).getsockname()[1]
+        app = create_app(ctx, with_web=False)
+        async with serving_front(app, front=front_kind == "front") as url, httpx.AsyncClient(base_url=url) as api:
+            people = await populate(api, ctx, admin_headers, f"http://127.0.0.1:{port}")
+            target = url.replace("http", "ws") + f"/clusters/{CLUSTER}/api/v1/namespaces/default/pods/p/exec?command=sh"
+            async with ws_connect(target, additional_headers=people["dave"],
+                                  subprotocols=[Subprotocol("v5.channel.k8s.io")]) as client:
+                assert client.subprotocol == "v5.channel.k8s.io"
+                await client.send(b"\x00hello")
+                assert await asyncio.wait_for(client.recv(), 5) == b"olleh\x00"
+            refused = None
+            try:
+                async with ws_connect(target, additional_headers=people["vera"]):
+                    pass
+            except InvalidStatus as e:
+                refused = e.response.status_code
+            assert refused == 403  # a viewer may not exec
+            await app.state.gateway.aclose()
+    headers = seen[0]
+    assert headers["Impersonate-User"] == "shoal:dave" and headers["Authorization"] == f"Bearer {UPSTREAM_TOKEN}"

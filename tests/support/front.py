@@ -17,11 +17,13 @@ __all__ = ["serving_front"]
 
 
 @contextlib.asynccontextmanager
-async def serving_front(app: Any) -> AsyncIterator[str]:
-    """``http://127.0.0.1:<port>`` of a uvicorn server with ``gateway.front`` as its protocol."""
+async def serving_front(app: Any, *, front: bool = True) -> AsyncIterator[str]:
+    """``http://127.0.0.1:<port>`` of a uvicorn server with ``gateway.front`` as its protocol
+    (``front=False``: uvicorn's own protocol, so every gateway request takes the ASGI gateway)."""
     port = free_port()
-    config = uvicorn.Config(GatewayFront(app), http=front_protocol(app.state.gateway), host="127.0.0.1",
-                            port=port, lifespan="off", log_config=None, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(GatewayFront(app), http=front_protocol(app.state.gateway) if front else "httptools",
+                            host="127.0.0.1", port=port, lifespan="off", log_config=None,
+                            timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
