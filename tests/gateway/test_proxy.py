@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.types import Receive, Scope, Send
 
 from shoal.api.app import create_app
@@ -26,6 +27,7 @@ from shoal.clusters.models import Cluster, ClusterStatus
 from shoal.context import AppContext
 from shoal.kube import Credential
 from shoal.store.models import AuditEntry
+from shoal.store.types import utcnow
 from tests.support.api import make_user
 from tests.support.front import serving_front
 from tests.support.server import free_port
@@ -269,6 +271,12 @@ async def test_alike_reads_are_counted_in_one_entry(gw: dict[str, Any], ctx: App
         ("dave", f"/clusters/{CLUSTER}/api/v1/nodes", 3), ("dave", f"/clusters/{CLUSTER}/api/v1/pods", 1),
         ("vera", f"/clusters/{CLUSTER}/api/v1/nodes", None), ("vera", f"/clusters/{CLUSTER}/api/v1/nodes", None)]
     assert rows[0].detail["duration_ms"] >= 0
+    # the batched insert stores times the way the column type reads them back (aware, UTC, comparable)
+    assert rows[0].time.tzinfo is not None and abs((utcnow() - rows[0].time).total_seconds()) < 60
+    async with ctx.db.session() as session:
+        since = await session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "gateway.list", AuditEntry.time >= utcnow() - timedelta(minutes=5)))
+    assert since == 4
 
 
 async def test_kubeconfig_api_and_token_lifecycle(gw: dict[str, Any]) -> None:
