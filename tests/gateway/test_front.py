@@ -25,6 +25,7 @@ from websockets.typing import Subprotocol
 
 from shoal.api.app import create_app
 from shoal.context import AppContext
+from shoal.gateway.front import TrustedProxies
 from shoal.store.models import AuditEntry
 from tests.gateway.test_proxy import CLUSTER, UPSTREAM_TOKEN, populate
 from tests.support.front import serving_front
@@ -348,3 +349,35 @@ async def test_exec_websocket_is_relayed_by_either_front(ctx: AppContext, admin_
             await app.state.gateway.aclose()
     headers = seen[0]
     assert headers["Impersonate-User"] == "shoal:dave" and headers["Authorization"] == f"Bearer {UPSTREAM_TOKEN}"
+
+
+async def test_a_trusted_proxy_names_the_client_in_audit_and_upstream(front: dict[str, Any],
+                                                                      ctx: AppContext) -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await _head(reader))
+        writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}")
+
+    front["cluster"].handler = record
+    client = await Client.open(front["port"])  # from 127.0.0.1, which uvicorn trusts by default
+    client.send(f"POST /clusters/{CLUSTER}/api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: shoal\r\n"
+                f"authorization: {front['dave']}\r\nx-forwarded-for: 198.51.100.9, 203.0.113.7\r\n"
+                "content-length: 2\r\n\r\n{}".encode())
+    assert (await client.answer())[0] == 201
+    await client.close()
+    assert b"x-forwarded-for: 203.0.113.7\r\n" in heads[0] and b"198.51.100.9" not in heads[0]
+    await front["app"].state.gateway.audit.flush()
+    async with ctx.db.session() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "gateway.create"))
+    assert entry is not None and entry.source == "203.0.113.7"
+
+
+def test_trusted_proxies_take_hosts_networks_and_everyone() -> None:
+    trusted = TrustedProxies("127.0.0.1, 10.0.0.0/8,::1, lb.internal")
+    assert "10.1.2.3" in trusted and "127.0.0.1" in trusted and "::1" in trusted and "lb.internal" in trusted
+    assert "192.0.2.1" not in trusted and "not an address" not in trusted
+    assert trusted.client("192.0.2.1, 10.0.0.5") == "192.0.2.1"  # the nearest hop that is not ours
+    assert trusted.client("10.0.0.7, 10.0.0.5") == "10.0.0.7"  # all ours: the first
+    assert trusted.client(" , ") is None
+    assert "192.0.2.1" in TrustedProxies("*") and "192.0.2.1" not in TrustedProxies(["10.0.0.0/8"])

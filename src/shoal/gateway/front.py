@@ -32,6 +32,7 @@ cannot be handed over mid-stream and closes the connection.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import deque
@@ -48,7 +49,7 @@ from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.h1 import H1Connection, StaleConnection
 from shoal.kube.pool import unreachable
 
-__all__ = ["FrontProtocol", "front_protocol"]
+__all__ = ["FrontProtocol", "TrustedProxies", "front_protocol"]
 
 log = logging.getLogger("shoal.gateway.front")
 
@@ -74,6 +75,38 @@ def _status_line(status: int) -> bytes:
     return _STATUS_LINES.get(status) or b"HTTP/1.1 %d Status\r\n" % status
 
 
+class TrustedProxies:
+    """Addresses whose ``X-Forwarded-For`` is believed: uvicorn's ``forwarded_allow_ips`` (hosts, networks, ``*``)."""
+
+    def __init__(self, spec: list[str] | str) -> None:
+        items = [item.strip() for item in (spec.split(",") if isinstance(spec, str) else spec) if item.strip()]
+        self.everyone = "*" in items
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.names: set[str] = set()
+        for item in items:
+            try:
+                self.networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                self.names.add(item)
+
+    def __contains__(self, host: str) -> bool:
+        if self.everyone or host in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def client(self, forwarded_for: str) -> str | None:
+        """The nearest address in the chain that is not a trusted proxy (the first one if all are)."""
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if hop not in self:
+                return hop[:64]
+        return hops[0][:64] if hops else None
+
+
 class _Request(Seen):
     """One gateway request: what was asked, how far its answer got; the exchange its cluster connection feeds."""
 
@@ -84,11 +117,13 @@ class _Request(Seen):
         "body_done",
         "chunked_in",
         "chunked_out",
+        "client",
         "cluster_id",
         "conn",
         "deadline",
         "discard",
         "expect",
+        "forwarded_for",
         "front",
         "has_body",
         "head_only",
@@ -132,6 +167,8 @@ class _Request(Seen):
         self.length: bytes | None = None
         self.expect: bytes | None = None
         self.upgrade: bytes | None = None
+        self.forwarded_for: bytes | None = None
+        self.client = front.client
         self.chunked_in = False
         self.body: list[bytes] = []
         self.body_done = False
@@ -220,6 +257,7 @@ class FrontProtocol(asyncio.Protocol):
     """One client connection of ``shoal server`` (see the module's docstring)."""
 
     gateway: Gateway  # bound by front_protocol()
+    trusted: TrustedProxies | None = None
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -231,6 +269,7 @@ class FrontProtocol(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.client = ""
         self.forwarded = b""
+        self.behind_proxy = False
         self.raw: list[bytes] | None = None  # the bytes since the parser was last between requests
         self.between = True
         self.parsing: _Request | None = None  # the request being parsed
@@ -257,6 +296,10 @@ class FrontProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self.forwarded = b"x-forwarded-for: %s\r\n" % self.client.encode() if self.client else b""
+        trusted = self.trusted
+        if trusted is None:  # once per server: uvicorn's --forwarded-allow-ips, as the app's requests use it
+            trusted = type(self).trusted = TrustedProxies(getattr(self.config, "forwarded_allow_ips", "127.0.0.1,::1"))
+        self.behind_proxy = bool(getattr(self.config, "proxy_headers", False)) and self.client in trusted
         self.idle_timer = self.loop.call_later(IDLE_SECONDS, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
@@ -347,6 +390,8 @@ class FrontProtocol(asyncio.Protocol):
                 request.upgrade = value
             elif name == b"expect":
                 request.expect = value
+            elif name == b"x-forwarded-for":
+                request.forwarded_for = value
             return
         if name == b"accept-language":
             request.language = value
@@ -404,7 +449,11 @@ class FrontProtocol(asyncio.Protocol):
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         request.head_only = request.method == "HEAD"
         lines = request.headers
-        lines.append(self.forwarded)
+        if request.forwarded_for is not None and self.behind_proxy and self.trusted is not None:
+            request.client = self.trusted.client(request.forwarded_for.decode("latin-1")) or self.client
+            lines.append(b"x-forwarded-for: %s\r\n" % request.client.encode())
+        else:
+            lines.append(self.forwarded)
         if request.upgrade is not None and parser.should_upgrade():
             lines += (b"connection: Upgrade\r\nupgrade: ", request.upgrade, b"\r\n")
             self.upgrading = request
@@ -603,7 +652,8 @@ class FrontProtocol(asyncio.Protocol):
     def _record(self, request: _Request, status: int, code: str) -> None:
         elapsed = time.perf_counter() - request.started
         path = f"/clusters/{request.cluster_id}{request.path}"
-        self.gateway.record(request, request.cluster_id, request.method, path, self.client, status, elapsed, code)
+        self.gateway.record(request, request.cluster_id, request.method, path, request.client, status, elapsed,
+                            code)
         GATEWAY_METRICS.observe(request.method, status, elapsed)
         if log.isEnabledFor(logging.INFO):
             log.info("request", extra={"method": request.method, "path": path, "status": status,
