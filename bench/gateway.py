@@ -448,7 +448,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
     parser.add_argument("--seconds", type=float, default=4, help="length of each throughput run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each comparison")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of each comparison")
     parser.add_argument("--skip-nginx", action="store_true", help="only part 1")
     parser.add_argument("--backend-kind", choices=("uvicorn", "raw"), default="uvicorn",
                         help="static backend: a one-process uvicorn app (default) or a raw asyncio protocol")

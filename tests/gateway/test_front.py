@@ -25,6 +25,7 @@ from websockets.typing import Subprotocol
 
 from shoal.api.app import create_app
 from shoal.context import AppContext
+from shoal.core.errors import Unauthenticated
 from shoal.gateway.front import TrustedProxies
 from shoal.store.models import AuditEntry
 from tests.gateway.test_proxy import CLUSTER, UPSTREAM_TOKEN, populate
@@ -381,3 +382,33 @@ def test_trusted_proxies_take_hosts_networks_and_everyone() -> None:
     assert trusted.client("10.0.0.7, 10.0.0.5") == "10.0.0.7"  # all ours: the first
     assert trusted.client(" , ") is None
     assert "192.0.2.1" in TrustedProxies("*") and "192.0.2.1" not in TrustedProxies(["10.0.0.0/8"])
+
+
+async def test_a_burst_after_the_caches_expire_costs_one_lookup(front: dict[str, Any],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway = front["app"].state.gateway
+    loads = decrypts = 0
+    load, decrypt = gateway.callers._load, gateway.clusters._decrypt
+
+    async def counted_load(session: Any, token: str) -> Any:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)  # the query is still running when the others arrive
+        return await load(session, token)
+
+    def counted_decrypt(ciphertext: str) -> Any:
+        nonlocal decrypts
+        decrypts += 1
+        return decrypt(ciphertext)
+
+    monkeypatch.setattr(gateway.callers, "_load", counted_load)
+    monkeypatch.setattr(gateway.clusters, "_decrypt", counted_decrypt)
+    gateway.callers.clear()
+    gateway.clusters.forget(CLUSTER)
+    token = front["dave"].split(" ", 1)[1]
+    callers = await asyncio.gather(*(gateway.callers.resolve(token) for _ in range(20)))
+    clusters = await asyncio.gather(*(gateway.clusters.get(CLUSTER) for _ in range(20)))
+    assert (loads, decrypts) == (1, 1)
+    assert len({id(c) for c in callers}) == 1 and len({id(c) for c in clusters}) == 1
+    with pytest.raises(Unauthenticated):  # a refusal reaches every waiter
+        await asyncio.gather(*(gateway.callers.resolve("shoal_no-such-token") for _ in range(3)))

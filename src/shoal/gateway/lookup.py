@@ -15,9 +15,13 @@ caching off.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +37,8 @@ from shoal.store.db import Database
 from shoal.store.types import utcnow
 
 __all__ = ["Caller", "Callers", "ClusterTarget", "Clusters"]
+
+T = TypeVar("T")
 
 #: Entries kept per cache before it is emptied (a crude bound against a flood of distinct tokens).
 _MAX_ENTRIES = 10_000
@@ -61,6 +67,27 @@ class ClusterTarget:
         return f"ClusterTarget(id={self.id!r}, project={self.project_code!r}, credential=<hidden>)"
 
 
+async def _once(pending: dict[str, asyncio.Future[T]], key: str, load: Callable[[], Awaitable[T]]) -> T:
+    """Run ``load`` once for every caller asking for ``key`` while it runs.
+
+    When a cache entry expires under load, the requests in flight for that token or
+    cluster (kubectl bursts, 32 benchmark clients) wait for one query instead of each
+    making their own. A caller that is cancelled does not cancel the shared load.
+    """
+    future = pending.get(key)
+    if future is None:
+        future = asyncio.ensure_future(load())
+        pending[key] = future
+        future.add_done_callback(functools.partial(_settled, pending, key))
+    return await asyncio.shield(future)
+
+
+def _settled(pending: dict[str, asyncio.Future[T]], key: str, future: asyncio.Future[T]) -> None:
+    pending.pop(key, None)
+    if not future.cancelled():
+        future.exception()  # retrieved here too, so a load nobody waits for any more is not reported as lost
+
+
 class Callers:
     """Bearer token -> :class:`Caller`, cached by the token's digest."""
 
@@ -70,6 +97,7 @@ class Callers:
         #: bumped whenever an entry is forgotten, so admissions kept elsewhere (``gateway.core``) are dropped
         self.generation = 0
         self._cache: dict[str, tuple[float, Caller]] = {}
+        self._pending: dict[str, asyncio.Future[Caller]] = {}
 
     async def resolve(self, token: str) -> Caller:
         digest = hash_token(token)
@@ -80,6 +108,9 @@ class Callers:
                 return caller
             self._cache.pop(digest, None)
             raise Unauthenticated("error.token_expired", hint="hint.gateway_token")
+        return await _once(self._pending, digest, lambda: self._fill(digest, token))
+
+    async def _fill(self, digest: str, token: str) -> Caller:
         async with self.db.session() as session:
             caller = await self._load(session, token)
         if self.ttl > 0:
@@ -115,11 +146,15 @@ class Clusters:
         self.impersonate_default = impersonate_default
         self.generation = 0  # as Callers.generation
         self._cache: dict[str, tuple[float, ClusterTarget]] = {}
+        self._pending: dict[str, asyncio.Future[ClusterTarget]] = {}
 
     async def get(self, cluster_id: str) -> ClusterTarget:
         hit = self._cache.get(cluster_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        return await _once(self._pending, cluster_id, lambda: self._fill(cluster_id))
+
+    async def _fill(self, cluster_id: str) -> ClusterTarget:
         async with self.db.session() as session:
             cluster = await session.get(Cluster, cluster_id)
             if cluster is None or cluster.status == ClusterStatus.DELETED.value:
