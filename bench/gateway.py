@@ -437,6 +437,12 @@ def part_static(work: Path, data_dir: Path, gateway_token: str, args: argparse.N
         print(f"  median gateway / nginx {median:.2f}   (target >= 0.5)")
         print(f"  the same, one audit row per read (SHOAL_GATEWAY__AUDIT_AGGREGATE_READS=false): {every:.0f} req/s, "
               f"{every / statistics.median(p for p, _, _, _ in rounds):.2f} of nginx")
+        # What one more hop costs a lone sequential client on this machine, for nginx as for Shoal.
+        (s50, _), (n50, _), (w50, _) = latency([(f"http://127.0.0.1:{backend_port}/api/v1/nodes", "-", False),
+                                                (f"http://127.0.0.1:{nginx_port}/api/v1/nodes", "-", False),
+                                                (gateway_url, ADMIN_TOKEN, False)], args.requests, args.rounds)
+        print(f"  sequential p50: direct {s50:.2f} ms, nginx {n50:.2f} ms (+{n50 - s50:.2f}), "
+              f"shoal gateway {w50:.2f} ms (+{w50 - s50:.2f})")
     finally:
         each.stop()
         shoal.stop()
