@@ -212,7 +212,10 @@ class Gateway:
 
     def record(self, seen: Seen, cluster_id: str, method: str, path: str, client: str, status: int,
                seconds: float, code: str = "") -> None:
-        """Audit one request (reads that succeeded are sampled); ``path`` without the query string."""
+        """Audit one request (reads that succeeded are sampled).
+
+        ``path`` is the Kubernetes path below ``/clusters/{cluster_id}``, without the query
+        string; the entry names the whole gateway path."""
         outcome = "success" if 0 < status < 400 else "denied" if status in (401, 403) else "failure"
         info = seen.info
         read = info is not None and (info.is_read or not info.is_resource) and method in ("GET", "HEAD")
@@ -227,7 +230,8 @@ class Gateway:
             alike = (username, cluster_id, verb, path, status, client)
             if self.audit.count_read(alike, duration_ms):
                 return
-        detail: dict[str, Any] = {"method": method, "path": path[:512], "status": status, "duration_ms": duration_ms}
+        detail: dict[str, Any] = {"method": method, "path": f"/clusters/{cluster_id}{path}"[:512], "status": status,
+                                  "duration_ms": duration_ms}
         if info is not None and info.is_resource:
             detail.update(resource=info.kind, namespace=info.namespace, name=info.name)
         if code:

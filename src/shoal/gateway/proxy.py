@@ -134,8 +134,8 @@ class AsgiGateway:
                 code: str = "") -> None:
         client = scope.get("client")
         elapsed = time.perf_counter() - started
-        self.gateway.record(seen, cluster_id, method, scope["path"], str(client[0]) if client else "", status,
-                            elapsed, code)
+        below = "/" + scope["path"][len("/clusters/"):].partition("/")[2]
+        self.gateway.record(seen, cluster_id, method, below, str(client[0]) if client else "", status, elapsed, code)
         GATEWAY_METRICS.observe(method, status, elapsed)
 
     def _refusal(self, scope: Scope, error: ShoalError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
