@@ -47,9 +47,20 @@ from shoal.iam.authz import Action, Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool
 from shoal.store.types import utcnow
 
-__all__ = ["Admitted", "Gateway", "Seen", "bearer_token", "build_gateway", "impersonation_headers"]
+__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "Admitted", "Gateway", "Seen", "bearer_token", "build_gateway",
+           "impersonation_headers"]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+#: Request headers never forwarded by either front: credentials of the caller, hop-by-hop headers,
+#: framing the front sets itself, and ``Expect`` (the front answers ``100 Continue`` itself).
+DROP_REQUEST = frozenset({
+    b"authorization", b"cookie", b"host", b"connection", b"keep-alive", b"proxy-authorization",
+    b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"expect",
+    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-remote-user", b"x-remote-group",
+})
+#: Response headers never relayed: hop-by-hop headers and the cluster's cookies.
+DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
+                           b"proxy-authenticate", b"set-cookie"})
 #: Kept admissions and parsed requests before the caches are emptied (a bound against floods of distinct keys).
 _MAX_ENTRIES = 10_000
 

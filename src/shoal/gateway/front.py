@@ -44,7 +44,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shoal.core.errors import ShoalError, Unavailable
-from shoal.gateway.core import Admitted, Gateway, Seen
+from shoal.gateway.core import DROP_REQUEST, DROP_RESPONSE, Admitted, Gateway, Seen
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.h1 import H1Connection, StaleConnection
 from shoal.kube.pool import unreachable
@@ -58,14 +58,6 @@ PREFIX = b"/clusters/"
 IDLE_SECONDS = 75.0
 #: Pipelined requests held before the connection stops reading.
 _MAX_QUEUED = 8
-#: Request headers never forwarded: credentials of the caller, hop-by-hop headers, framing set here.
-_DROP_REQUEST = frozenset({
-    b"authorization", b"cookie", b"host", b"connection", b"keep-alive", b"proxy-authorization",
-    b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"expect",
-    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-remote-user", b"x-remote-group",
-})
-_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
-                            b"proxy-authenticate", b"set-cookie"})
 _DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
 _BODYLESS = frozenset({204, 304})
@@ -191,7 +183,7 @@ class _Request(Seen):
         parts = [_status_line(status)]
         has_length = False
         for name, value in headers:
-            if name in _DROP_RESPONSE:
+            if name in DROP_RESPONSE:
                 continue
             if name == b"content-length":
                 has_length = True
@@ -379,7 +371,7 @@ class FrontProtocol(asyncio.Protocol):
         if request is None:
             return
         name = name.lower()
-        if name in _DROP_REQUEST or name.startswith(b"impersonate-"):
+        if name in DROP_REQUEST or name.startswith(b"impersonate-"):
             if name == b"authorization":
                 request.authorization = value
             elif name == b"content-length":

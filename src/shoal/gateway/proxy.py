@@ -27,7 +27,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from shoal.core.errors import Invalid, ShoalError, Unauthenticated
-from shoal.gateway.core import Admitted, Gateway, Seen, impersonation_headers
+from shoal.gateway.core import DROP_REQUEST, DROP_RESPONSE, Admitted, Gateway, Seen, impersonation_headers
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.pool import Headers, Upstream, UpstreamRefused
 
@@ -36,17 +36,8 @@ __all__ = ["AsgiGateway", "GatewayDispatch", "GatewayFront"]
 log = logging.getLogger("shoal.gateway")
 
 PREFIX = b"/clusters/"
-#: Request headers never forwarded: credentials of the caller, hop-by-hop headers, and what the
-#: upstream connection sets itself.
-_DROP_REQUEST = frozenset({
-    b"authorization", b"cookie", b"host", b"connection", b"keep-alive", b"proxy-authorization",
-    b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length",
-    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-remote-user", b"x-remote-group",
-})
-_DROP_WEBSOCKET = _DROP_REQUEST | {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
+_DROP_WEBSOCKET = DROP_REQUEST | {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
                                    b"sec-websocket-protocol", b"origin"}
-_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
-                            b"proxy-authenticate", b"set-cookie"})
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
@@ -167,7 +158,7 @@ class AsgiGateway:
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, admitted: Admitted, seen: Seen,
                        target: bytes, outcome: _Outcome) -> None:
-        headers = self._upstream_headers(scope, admitted, _DROP_REQUEST)
+        headers = self._upstream_headers(scope, admitted, DROP_REQUEST)
         upstream: Upstream = admitted.upstream
         assert seen.info is not None
         long_running = seen.info.long_running
@@ -191,7 +182,7 @@ class AsgiGateway:
             return
         try:
             outcome.status = response.status
-            kept = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in _DROP_RESPONSE]
+            kept = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in DROP_RESPONSE]
             await send({"type": "http.response.start", "status": response.status, "headers": kept})
             if long_running and body is None:
                 await _first(_pump(response.chunks(), send), _disconnected(receive))
