@@ -47,10 +47,11 @@ from shoal.iam.authz import Action, Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool
 from shoal.store.types import utcnow
 
-__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "Admitted", "Gateway", "Seen", "bearer_token", "build_gateway",
-           "impersonation_headers"]
+__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "STATUS_HEADERS", "Admitted", "Gateway", "Seen", "bearer_token",
+           "build_gateway", "impersonation_headers"]
 
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+#: The headers of a refusal (a Kubernetes ``Status`` in JSON).
+STATUS_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 #: Request headers never forwarded by either front: credentials of the caller, hop-by-hop headers,
 #: framing the front sets itself, and ``Expect`` (the front answers ``100 Continue`` itself).
 DROP_REQUEST = frozenset({
@@ -216,7 +217,7 @@ class Gateway:
         status = error.status
         if isinstance(error, ClusterUnreachable) and error.message_key == "error.cluster_timeout":
             status = 504
-        headers = list(_JSON)
+        headers = list(STATUS_HEADERS)
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="shoal"'))
         return status, headers, status_body(status, message)

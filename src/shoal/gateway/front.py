@@ -58,6 +58,9 @@ PREFIX = b"/clusters/"
 IDLE_SECONDS = 75.0
 #: Pipelined requests held before the connection stops reading.
 _MAX_QUEUED = 8
+#: Dropped request headers the gateway itself reads, and the _Request field each goes to.
+_READ = {b"authorization": "authorization", b"content-length": "length", b"transfer-encoding": "transfer_encoding",
+         b"upgrade": "upgrade", b"expect": "expect", b"x-forwarded-for": "forwarded_for"}
 _DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
 _BODYLESS = frozenset({204, 304})
@@ -133,6 +136,7 @@ class _Request(Seen):
         "started",
         "status",
         "target",
+        "transfer_encoding",
         "upgrade",
         "url",
         "writing",
@@ -160,6 +164,7 @@ class _Request(Seen):
         self.expect: bytes | None = None
         self.upgrade: bytes | None = None
         self.forwarded_for: bytes | None = None
+        self.transfer_encoding: bytes | None = None
         self.client = front.client
         self.chunked_in = False
         self.body: list[bytes] = []
@@ -372,18 +377,9 @@ class FrontProtocol(asyncio.Protocol):
             return
         name = name.lower()
         if name in DROP_REQUEST or name.startswith(b"impersonate-"):
-            if name == b"authorization":
-                request.authorization = value
-            elif name == b"content-length":
-                request.length = value
-            elif name == b"transfer-encoding":
-                request.chunked_in = True
-            elif name == b"upgrade":
-                request.upgrade = value
-            elif name == b"expect":
-                request.expect = value
-            elif name == b"x-forwarded-for":
-                request.forwarded_for = value
+            field = _READ.get(name)
+            if field is not None:
+                setattr(request, field, value)
             return
         if name == b"accept-language":
             request.language = value
@@ -452,6 +448,7 @@ class FrontProtocol(asyncio.Protocol):
         else:
             request.upgrade = None
         length = request.length
+        request.chunked_in = request.transfer_encoding is not None
         if request.chunked_in:
             lines.append(b"transfer-encoding: chunked\r\n")
         elif length is not None and length != b"0":

@@ -27,7 +27,15 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from shoal.core.errors import Invalid, ShoalError, Unauthenticated
-from shoal.gateway.core import DROP_REQUEST, DROP_RESPONSE, Admitted, Gateway, Seen, impersonation_headers
+from shoal.gateway.core import (
+    DROP_REQUEST,
+    DROP_RESPONSE,
+    STATUS_HEADERS,
+    Admitted,
+    Gateway,
+    Seen,
+    impersonation_headers,
+)
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.pool import Headers, Upstream, UpstreamRefused
 
@@ -38,7 +46,6 @@ log = logging.getLogger("shoal.gateway")
 PREFIX = b"/clusters/"
 _DROP_WEBSOCKET = DROP_REQUEST | {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
                                    b"sec-websocket-protocol", b"origin"}
-_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
 class _ClientGone(Exception):
@@ -121,12 +128,11 @@ class AsgiGateway:
             headers.extend(impersonation_headers(admitted.caller.principal, admitted.cluster.project_code))
         return headers
 
-    def _record(self, scope: Scope, seen: Seen, cluster_id: str, method: str, status: int, started: float,
-                code: str = "") -> None:
+    def _record(self, scope: Scope, seen: Seen, method: str, status: int, started: float, code: str = "") -> None:
+        cluster_id, _, path = _split(scope)
         client = scope.get("client")
         elapsed = time.perf_counter() - started
-        below = "/" + scope["path"][len("/clusters/"):].partition("/")[2]
-        self.gateway.record(seen, cluster_id, method, below, str(client[0]) if client else "", status, elapsed, code)
+        self.gateway.record(seen, cluster_id, method, path, str(client[0]) if client else "", status, elapsed, code)
         GATEWAY_METRICS.observe(method, status, elapsed)
 
     def _refusal(self, scope: Scope, error: ShoalError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -146,7 +152,7 @@ class AsgiGateway:
             status, headers, body = self._refusal(scope, error)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-            self._record(scope, seen, _split_id(scope), method, status, started, error.code)
+            self._record(scope, seen, method, status, started, error.code)
             return
         upstream = admitted.upstream
         self.pool.acquire(upstream)
@@ -154,7 +160,7 @@ class AsgiGateway:
             await self._forward(scope, receive, send, admitted, seen, target, outcome)
         finally:
             await self.pool.release(upstream)
-            self._record(scope, seen, admitted.cluster.id, method, outcome.status, started, outcome.code)
+            self._record(scope, seen, method, outcome.status, started, outcome.code)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, admitted: Admitted, seen: Seen,
                        target: bytes, outcome: _Outcome) -> None:
@@ -206,7 +212,7 @@ class AsgiGateway:
         except ShoalError as error:
             status, headers, body = self._refusal(scope, error)
             await _deny(scope, send, status, headers, body)
-            self._record(scope, seen, _split_id(scope), "GET", status, started, error.code)
+            self._record(scope, seen, "GET", status, started, error.code)
             return
         headers = self._upstream_headers(scope, admitted, _DROP_WEBSOCKET)
         upstream = admitted.upstream
@@ -218,7 +224,7 @@ class AsgiGateway:
                 socket = await upstream.websocket(target, headers, list(scope.get("subprotocols") or []))
             except UpstreamRefused as refused:
                 status = refused.status
-                kept = [(k, v) for k, v in refused.headers if k in (b"content-type",)] or list(_JSON)
+                kept = [(k, v) for k, v in refused.headers if k in (b"content-type",)] or list(STATUS_HEADERS)
                 await _deny(scope, send, refused.status, kept, refused.body)
                 return
             except ShoalError as error:
@@ -259,13 +265,7 @@ class AsgiGateway:
                 await socket.close(1000)
         finally:
             await self.pool.release(upstream)
-            self._record(scope, seen, admitted.cluster.id, "GET", status, started, code)
-
-
-def _split_id(scope: Scope) -> str:
-    raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    start = raw.find(PREFIX)
-    return raw[start + len(PREFIX):].partition(b"/")[0].decode("latin-1")[:128] if start >= 0 else ""
+            self._record(scope, seen, "GET", status, started, code)
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

@@ -388,17 +388,21 @@ class UpstreamPool:
     def acquire(self, upstream: Upstream) -> None:
         upstream.active += 1
 
-    async def release(self, upstream: Upstream) -> None:
+    def _unused(self, upstream: Upstream) -> bool:
+        """Count one request less; True when ``upstream`` is retired and has just lost its last one."""
         upstream.active -= 1
         if upstream.retired and upstream.active == 0 and upstream in self._retiring:
             self._retiring.discard(upstream)
+            return True
+        return False
+
+    async def release(self, upstream: Upstream) -> None:
+        if self._unused(upstream):
             await upstream.aclose()
 
     def finished(self, upstream: Upstream) -> None:
         """:meth:`release` for callers that cannot wait: a retired upstream is closed in the background."""
-        upstream.active -= 1
-        if upstream.retired and upstream.active == 0 and upstream in self._retiring:
-            self._retiring.discard(upstream)
+        if self._unused(upstream):
             task = asyncio.get_running_loop().create_task(upstream.aclose())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
