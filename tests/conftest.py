@@ -21,6 +21,7 @@ from shoal.core.security import configure_password_hashing
 from shoal.iam.accounts import bootstrap_admin
 from shoal.store.migrate import upgrade
 from tests.support.postgres import PostgresServer
+from tests.support.threaded_server import ThreadedServer
 
 # Cheap argon2 parameters for tests only: the hashes stay real argon2id, just faster to compute.
 configure_password_hashing(time_cost=1, memory_cost_kib=1024)
@@ -99,3 +100,11 @@ def admin_headers() -> dict[str, str]:
 @pytest.fixture
 def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
     return asyncio.DefaultEventLoopPolicy()
+
+
+@pytest.fixture
+def api_server(ctx: AppContext, settings: Settings) -> Iterator[str]:
+    """The API (no web pages) served on loopback in a thread, for tests that drive the real CLI
+    (``ctx`` has migrated the database and bootstrapped the admin first)."""
+    with ThreadedServer(create_app(build_context(settings), with_web=False)) as running:
+        yield running.url

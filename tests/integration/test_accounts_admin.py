@@ -7,8 +7,6 @@ refuse, and what they write to the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -23,7 +21,6 @@ from shoal.iam import accounts
 from shoal.iam.authz import Principal
 from tests.conftest import ADMIN_PASSWORD, ADMIN_TOKEN
 from tests.support.api import make_user
-from tests.support.threaded_server import ThreadedServer
 
 EN = {"Accept-Language": "en"}
 
@@ -196,17 +193,9 @@ async def test_maintainers_of_a_bkcmdb_business_are_refused_with_a_reason(ctx: A
 # -- the CLI ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server(ctx: AppContext, settings: Settings) -> Iterator[str]:
-    """A real server on loopback for the CLI (``ctx`` has bootstrapped the admin)."""
-    context = build_context(settings)
-    with ThreadedServer(create_app(context, with_web=False)) as running:
-        yield running.url
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_cli_user_disable_enable_passwd_and_set_maintainers(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHOAL_URL", server)
+def test_cli_user_disable_enable_passwd_and_set_maintainers(api_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_URL", api_server)
     monkeypatch.setenv("SHOAL_TOKEN", ADMIN_TOKEN)
     monkeypatch.setenv("SHOAL_LANG", "en")
     monkeypatch.setenv("SHOAL_CONFIG", "/nonexistent/shoal.json")
@@ -218,19 +207,19 @@ def test_cli_user_disable_enable_passwd_and_set_maintainers(server: str, monkeyp
         return result.exit_code, result.output
 
     assert run("user", "create", "bob", "--password-stdin", stdin="password-123\n")[0] == 0
-    token = httpx.post(server + "/api/v1/auth/token", json={"username": "bob", "password": "password-123"}).json()
+    token = httpx.post(api_server + "/api/v1/auth/token", json={"username": "bob", "password": "password-123"}).json()
     bob = {"Authorization": f"Bearer {token['token']}"}
 
     assert run("user", "disable", "bob") == (0, "disabled user bob\n")
-    assert httpx.get(server + "/api/v1/auth/me", headers=bob).status_code == 401
+    assert httpx.get(api_server + "/api/v1/auth/me", headers=bob).status_code == 401
     code, text = run("user", "disable", "admin")
     assert code == 1 and "You cannot disable your own account." in text
     assert run("user", "enable", "bob") == (0, "enabled user bob\n")
-    assert httpx.get(server + "/api/v1/auth/me", headers=bob).status_code == 200
+    assert httpx.get(api_server + "/api/v1/auth/me", headers=bob).status_code == 200
 
     code, text = run("user", "passwd", "bob", "--password-stdin", stdin="bob-new-password\n")
     assert code == 0 and "password of bob set" in text
-    assert httpx.post(server + "/api/v1/auth/token",
+    assert httpx.post(api_server + "/api/v1/auth/token",
                       json={"username": "bob", "password": "bob-new-password"}).status_code == 201
     code, text = run("user", "passwd", "--password-stdin", stdin="wrong-password\nanother-pass-1\n")
     assert code == 1 and "The current password is wrong." in text

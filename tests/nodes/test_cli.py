@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from shoal.api.app import create_app
 from shoal.cli import app as cli
-from shoal.context import build_context
-from shoal.core.config import Settings
 from shoal.tasks.worker import Worker
 from tests.nodes.conftest import Kubectl, node_table
-from tests.support.threaded_server import ThreadedServer
 
 W1, W2 = "kubesim-worker-1", "kubesim-worker-2"
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    context = build_context(settings)
-    with ThreadedServer(create_app(context, with_web=False)) as running:
-        yield running.url
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_node_commands(server: str, people: dict[str, dict[str, str]], cluster: str, kubectl: Kubectl,
+async def test_node_commands(api_server: str, people: dict[str, dict[str, str]], cluster: str, kubectl: Kubectl,
                              worker: Worker, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient) -> None:
     token = people["mona"]["Authorization"].split()[1]
-    monkeypatch.setenv("SHOAL_URL", server)
+    monkeypatch.setenv("SHOAL_URL", api_server)
     monkeypatch.setenv("SHOAL_TOKEN", token)
     monkeypatch.setenv("SHOAL_LANG", "en")
     monkeypatch.setenv("COLUMNS", "220")

@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from shoal.api.app import create_app
 from shoal.cli import app as cli
-from shoal.context import build_context
-from shoal.core.config import Settings
 from shoal.tasks.worker import Worker
 from tests.conftest import ADMIN_TOKEN
-from tests.support.threaded_server import ThreadedServer
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    context = build_context(settings)
-    with ThreadedServer(create_app(context, with_web=False)) as running:
-        yield running.url
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_task_commands(server: str, worker: Worker, monkeypatch: pytest.MonkeyPatch,
+async def test_task_commands(api_server: str, worker: Worker, monkeypatch: pytest.MonkeyPatch,
                              client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
     assert (await client.post("/api/v1/projects", json={"code": "alpha", "name": "Alpha"},
                               headers=admin_headers)).status_code == 201
-    for key, value in {"SHOAL_URL": server, "SHOAL_TOKEN": ADMIN_TOKEN, "SHOAL_LANG": "en", "COLUMNS": "200",
+    for key, value in {"SHOAL_URL": api_server, "SHOAL_TOKEN": ADMIN_TOKEN, "SHOAL_LANG": "en", "COLUMNS": "200",
                        "SHOAL_CONFIG": "/nonexistent/shoal.json"}.items():
         monkeypatch.setenv(key, value)
     runner = CliRunner()
