@@ -123,7 +123,7 @@ class VirtualCluster:
         self.crds = CrdController(self.store, self.registry)
         self.simulation = Simulation(self.store, self.logs, name)
         self.rbac = StoreRbac(self.store)
-        self.policy.extra = self.rbac.rules_for
+        self.rbac.extend(self.policy)
         self._seed(nodes, seed_workloads)
 
     # --- identities ---------------------------------------------------------------

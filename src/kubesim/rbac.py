@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesim.authz import Identity, Rule
+from kubesim.authz import Identity, Policy, Rule
 from kubesim.resources import by_plural
-from kubesim.store import Store
+from kubesim.store import Store, WatchEvent
 
 JSON = dict[str, Any]
 
@@ -25,6 +25,7 @@ CLUSTER_ROLES = by_plural("clusterroles", "rbac.authorization.k8s.io")
 CLUSTER_ROLE_BINDINGS = by_plural("clusterrolebindings", "rbac.authorization.k8s.io")
 ROLES = by_plural("roles", "rbac.authorization.k8s.io")
 ROLE_BINDINGS = by_plural("rolebindings", "rbac.authorization.k8s.io")
+_RBAC_KEYS = frozenset(rt.key for rt in (CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, ROLES, ROLE_BINDINGS))
 
 _READ = ["get", "list", "watch"]
 _WRITE = ["create", "delete", "deletecollection", "patch", "update"]
@@ -72,6 +73,16 @@ class StoreRbac:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+
+    def extend(self, policy: Policy) -> None:
+        """Make ``policy`` ask these objects too, and forget its kept decisions whenever one changes."""
+        policy.extra = self.rules_for
+
+        def on_change(event: WatchEvent) -> None:
+            if event.key in _RBAC_KEYS:
+                policy.changed()
+
+        self.store.hooks.append(on_change)
 
     def seed(self) -> None:
         """Create the default ClusterRoles and the ``cluster-admin`` binding for system:masters."""
