@@ -174,32 +174,50 @@ def call(client: httpx.Client, method: str, url: str, body: Any = None, expect: 
 
 
 # --- measurements -------------------------------------------------------------------------------------------
-def latency(targets: list[tuple[str, str, Any]], requests: int, rounds: int) -> list[tuple[float, float]]:
-    """p50 and p99 in milliseconds of sequential GETs on one keep-alive connection per target.
+class Latency:
+    """Sequential request times of one target, kept per block so blocks can be paired with their neighbours."""
+
+    def __init__(self) -> None:
+        self.blocks: list[list[float]] = []
+
+    @staticmethod
+    def _pick(values: list[float], share: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+    def p(self, share: float) -> float:
+        return self._pick([v for block in self.blocks for v in block], share)
+
+    def paired(self, base: Latency) -> float:
+        """Median over blocks of this block's p50 over ``base``'s p50 in the same round."""
+        return statistics.median(self._pick(mine, 0.5) / self._pick(theirs, 0.5)
+                                 for mine, theirs in zip(self.blocks, base.blocks, strict=True))
+
+
+def latency(targets: list[tuple[str, str, Any]], requests: int, rounds: int) -> list[Latency]:
+    """Milliseconds of sequential GETs on one keep-alive connection per target.
 
     The targets take turns in ``rounds`` blocks, so a slower or faster minute of a shared
     machine weighs on each of them alike instead of on whichever was measured then."""
     clients = [httpx.Client(verify=verify, headers={"Authorization": f"Bearer {token}"}, timeout=30)
                for _, token, verify in targets]
-    samples: list[list[float]] = [[] for _ in targets]
+    results = [Latency() for _ in targets]
     try:
         for client, (url, _, _) in zip(clients, targets, strict=True):
             for _ in range(50):
                 client.get(url).raise_for_status()
         for _ in range(rounds):
-            for client, (url, _, _), into in zip(clients, targets, samples, strict=True):
+            for client, (url, _, _), result in zip(clients, targets, results, strict=True):
+                block: list[float] = []
                 for _ in range(requests // rounds):
                     start = time.perf_counter()
                     client.get(url).raise_for_status()
-                    into.append((time.perf_counter() - start) * 1000)
+                    block.append((time.perf_counter() - start) * 1000)
+                result.blocks.append(block)
     finally:
         for client in clients:
             client.close()
-    result = []
-    for values in samples:
-        values.sort()
-        result.append((values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))]))
-    return result
+    return results
 
 
 def wrk(url: str, token: str | None, seconds: float, connections: int = 32) -> float:
@@ -252,8 +270,12 @@ def python_throughput(url: str, token: str, verify: Any, seconds: float, clients
 
 def throughput(url: str, token: str, verify: Any, seconds: float) -> tuple[float, str]:
     if shutil.which("wrk"):
-        return wrk(url, token, seconds), "wrk -t2 -c32"
-    return python_throughput(url, token, verify, seconds), "32 asyncio clients"
+        return wrk(url, token, seconds), throughput_tool()
+    return python_throughput(url, token, verify, seconds), throughput_tool()
+
+
+def throughput_tool() -> str:
+    return "wrk -t2 -c32" if shutil.which("wrk") else "32 asyncio clients"
 
 
 def ensure_tools() -> str | None:
@@ -278,8 +300,14 @@ def nginx_pids(master: int) -> list[int]:
     return [master, *(int(p) for p in children.read_text().split())] if children.exists() else [master]
 
 
-def nginx_conf(prefix: Path, port: int, backend: int) -> Path:
+def nginx_conf(prefix: Path, port: int, backend: int, *, tls: tuple[Path, Path] | None = None,
+               backend_tls: bool = False) -> Path:
+    """nginx as a plain reverse proxy with kept upstream connections; HTTPS on both sides when asked."""
+    prefix.mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"
+    listen = f"listen 127.0.0.1:{port}{' ssl' if tls else ''};"
+    certificate = f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};" if tls else ""
+    upstream_tls = "proxy_ssl_session_reuse on;" if backend_tls else ""
     conf.write_text(f"""
 worker_processes 1;
 daemon off;
@@ -292,16 +320,25 @@ http {{
   proxy_temp_path {prefix}/proxy;
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port};
+    {listen}
+    {certificate}
     location / {{
-      proxy_pass http://backend;
+      proxy_pass {'https' if backend_tls else 'http'}://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      {upstream_tls}
     }}
   }}
 }}
 """)
     return conf
+
+
+def start_nginx(work: Path, name: str, port: int, backend: int, **options: Any) -> Proc:
+    prefix = work / name
+    conf = nginx_conf(prefix, port, backend, **options)
+    return Proc([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(prefix), "-c", str(conf)],
+                log=work / f"{name}.log")
 
 
 # --- the run ------------------------------------------------------------------------------------------------
@@ -344,7 +381,7 @@ def add_static_cluster(data_dir: Path, backend_port: int) -> str:
     return "BCS-K8S-STATIC"
 
 
-def part_kubesim(work: Path, args: argparse.Namespace) -> tuple[Proc, Path, str]:
+def part_kubesim(work: Path, args: argparse.Namespace, with_nginx: bool) -> tuple[Proc, Path, str]:
     sim_dir = work / "kubesim"
     sim = Proc([sys.executable, "-m", "kubesim.cli", "serve", "--port", str(port := free_port()), "--nodes", "3",
                 "--out", str(sim_dir)], log=work / "kubesim.log")
@@ -364,6 +401,10 @@ def part_kubesim(work: Path, args: argparse.Namespace) -> tuple[Proc, Path, str]
     shoal = start_shoal(data_dir, shoal_port, tls=True)
     shoal_ca = ssl.create_default_context(cafile=str(data_dir / "tls" / "ca.crt"))
     base = f"https://127.0.0.1:{shoal_port}"
+    nginx_port = free_port()  # for reference: nginx proxying HTTPS to the same kubesim, with Shoal's certificate
+    nginx = (start_nginx(work, "nginx-tls", nginx_port, port, backend_tls=True,
+                         tls=(data_dir / "tls" / "server.crt", data_dir / "tls" / "server.key"))
+             if with_nginx else None)
     try:
         cluster_id, gateway_token = seed(base, shoal_ca, kubeconfig)
         direct = f"{kube_url}/api/v1/nodes"
@@ -373,42 +414,52 @@ def part_kubesim(work: Path, args: argparse.Namespace) -> tuple[Proc, Path, str]
             answer.raise_for_status()
             assert len(answer.json()["items"]) == 3, answer.text
 
-        (d50, d99), (g50, g99) = latency([(direct, kube_token, kube_ca), (through, gateway_token, shoal_ca)],
-                                         args.requests, args.rounds)
+        targets = [("direct", direct, kube_token, kube_ca)]
+        if nginx is not None:
+            targets.append(("nginx", f"https://127.0.0.1:{nginx_port}/api/v1/nodes", kube_token, shoal_ca))
+        targets.append(("gateway", through, gateway_token, shoal_ca))
+        times = dict(zip((t[0] for t in targets), latency([t[1:] for t in targets], args.requests, args.rounds),
+                         strict=True))
         print(f"GET /api/v1/nodes latency over {args.requests} sequential requests each, in {args.rounds} "
               "alternating blocks (HTTPS, keep-alive):")
-        print(f"  direct   p50 {d50:6.2f} ms  p99 {d99:6.2f} ms")
-        print(f"  gateway  p50 {g50:6.2f} ms  p99 {g99:6.2f} ms")
-        print(f"  ratio    p50 {g50 / d50:.2f}  p99 {g99 / d99:.2f}   (target p50 <= 1.25)")
+        for name, measured in times.items():
+            print(f"  {name:8} p50 {measured.p(0.5):6.2f} ms  p99 {measured.p(0.99):6.2f} ms")
+        for name, measured in times.items():
+            if name != "direct":
+                alone = times["direct"]
+                print(f"  {name:8} / direct: p50 {measured.p(0.5) / alone.p(0.5):.2f} (paired blocks, median "
+                      f"{measured.paired(alone):.2f})  p99 {measured.p(0.99) / alone.p(0.99):.2f}"
+                      + ("   (target p50 <= 1.25)" if name == "gateway" else "   (nginx with TLS both sides, "
+                                                                          "for reference)"))
 
-        pairs = []
-        for _ in range(args.rounds):  # alternate, and compare each gateway run with the direct run beside it
-            dt, how = throughput(direct, kube_token, kube_ca, args.seconds)
-            gt, _ = throughput(through, gateway_token, shoal_ca, args.seconds)
-            pairs.append((dt, gt))
-        print(f"GET /api/v1/nodes throughput, {how}, {args.rounds} alternating rounds of {args.seconds:g}s each:")
-        for dt, gt in pairs:
-            print(f"  direct {dt:6.0f} req/s   gateway {gt:6.0f} req/s   ratio {gt / dt:.2f}")
-        print(f"  median ratio {statistics.median(gt / dt for dt, gt in pairs):.2f}   (target >= 0.7)")
+        rounds = []
+        for _ in range(args.rounds):  # alternate, and compare each proxy's run with the direct run beside it
+            rounds.append({name: throughput(url, token, verify, args.seconds)[0]
+                           for name, url, token, verify in targets})
+        print(f"GET /api/v1/nodes throughput, {throughput_tool()}, {args.rounds} alternating rounds of "
+              f"{args.seconds:g}s each:")
+        for rates in rounds:
+            print("  " + "   ".join(f"{name} {rate:6.0f} req/s" for name, rate in rates.items())
+                  + "   " + "   ".join(f"{name}/direct {rate / rates['direct']:.2f}"
+                                      for name, rate in rates.items() if name != "direct"))
+        for name, _, _, _ in targets[1:]:
+            median = statistics.median(rates[name] / rates["direct"] for rates in rounds)
+            print(f"  median {name}/direct {median:.2f}"
+                  + ("   (target >= 0.7)" if name == "gateway" else "   (for reference)"))
     finally:
+        if nginx is not None:
+            nginx.stop()
         shoal.stop()
         sim.stop()
     return shoal, data_dir, gateway_token
 
 
 def part_static(work: Path, data_dir: Path, gateway_token: str, args: argparse.Namespace) -> None:
-    reason = ensure_tools()
-    if reason is not None:
-        print(f"nginx comparison skipped: {reason}")
-        return
     backend_port, nginx_port, shoal_port = free_port(), free_port(), free_port()
     backend = Proc([sys.executable, str(Path(__file__).resolve()), "--backend", str(backend_port),
                     "--backend-kind", args.backend_kind], log=work / "backend.log")
     wait_http(f"http://127.0.0.1:{backend_port}/")
-    prefix = work / "nginx"
-    prefix.mkdir()
-    nginx = Proc([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(prefix), "-c",
-                  str(nginx_conf(prefix, nginx_port, backend_port))], log=work / "nginx.log")
+    nginx = start_nginx(work, "nginx", nginx_port, backend_port)
     cluster_id = add_static_cluster(data_dir, backend_port)
     shoal = start_shoal(data_dir, shoal_port, tls=False, extra={"SHOAL_WORKER_IN_PROCESS": "false"})
     each_port = free_port()  # the same gateway writing one audit row per read instead of counting alike reads
@@ -438,9 +489,10 @@ def part_static(work: Path, data_dir: Path, gateway_token: str, args: argparse.N
         print(f"  the same, one audit row per read (SHOAL_GATEWAY__AUDIT_AGGREGATE_READS=false): {every:.0f} req/s, "
               f"{every / statistics.median(p for p, _, _, _ in rounds):.2f} of nginx")
         # What one more hop costs a lone sequential client on this machine, for nginx as for Shoal.
-        (s50, _), (n50, _), (w50, _) = latency([(f"http://127.0.0.1:{backend_port}/api/v1/nodes", "-", False),
+        plain, via_nginx, via_gateway = latency([(f"http://127.0.0.1:{backend_port}/api/v1/nodes", "-", False),
                                                 (f"http://127.0.0.1:{nginx_port}/api/v1/nodes", "-", False),
                                                 (gateway_url, ADMIN_TOKEN, False)], args.requests, args.rounds)
+        s50, n50, w50 = plain.p(0.5), via_nginx.p(0.5), via_gateway.p(0.5)
         print(f"  sequential p50: direct {s50:.2f} ms, nginx {n50:.2f} ms (+{n50 - s50:.2f}), "
               f"shoal gateway {w50:.2f} ms (+{w50 - s50:.2f})")
     finally:
@@ -465,8 +517,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         work = Path(tmp)
-        _, data_dir, token = part_kubesim(work, args)
-        if not args.skip_nginx:
+        reason = "--skip-nginx" if args.skip_nginx else ensure_tools()
+        if reason is not None:
+            print(f"nginx comparisons skipped: {reason}")
+        _, data_dir, token = part_kubesim(work, args, with_nginx=reason is None)
+        if reason is None:
             part_static(work, data_dir, token, args)
 
 
