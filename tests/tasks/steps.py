@@ -111,6 +111,7 @@ REGISTRY.task_type("test-Cancel", title_en="Cancel", title_zh="取消",
                    steps=["testRecordA", "testCancellable", "testRecordC"], on_finish=on_finish)
 REGISTRY.task_type("test-Crash", title_en="Crash", title_zh="崩溃",
                    steps=["testRecordA", "testCrashy", "testRecordC"])
+REGISTRY.task_type("test-Slow", title_en="Slow", title_zh="缓慢", steps=["testSlow"])
 REGISTRY.task_type("test-Noop5", title_en="Five no-ops", title_zh="五个空步骤",
                    steps=[f"testNoop{i}" for i in range(1, 6)])
 

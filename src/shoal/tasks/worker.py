@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import math
 import os
 import socket
 import time
@@ -217,6 +218,9 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self._wake = asyncio.Event()
+        self._wakes = 0  # how often wake() was called
+        #: when an idle slot last started looking for work, and the wakes counted then
+        self._last_look: tuple[float, int] = (-math.inf, -1)
 
     def __repr__(self) -> str:
         return f"Worker(name={self.name!r}, db={self.db!r})"
@@ -227,7 +231,16 @@ class Worker:
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll (called after a task was committed)."""
+        self._wakes += 1
         self._wake.set()
+
+    def _worth_looking(self) -> bool:
+        """Idle slots share their polls: one looks per interval, the others wait for it or for a wake.
+
+        Each slot polling on its own cost an idle ``shoal server`` (4 slots, 0.5 s) eight
+        claim queries a second, about 2% of a CPU, for the same answer."""
+        at, wakes = self._last_look
+        return wakes != self._wakes or time.monotonic() - at >= self.settings.poll_interval
 
     # -- running --------------------------------------------------------------------------------
 
@@ -246,13 +259,21 @@ class Worker:
             log.info("worker %s stopped", self.name)
 
     async def _slot(self, stop: asyncio.Event) -> None:
+        busy = True  # a slot that starts, or has just run a task, looks for the next one at once
         while not stop.is_set():
+            if not busy:
+                if not self._worth_looking():
+                    await self._idle(stop)
+                    continue
+                self._last_look = (time.monotonic(), self._wakes)
             try:
                 claim = await self.claim()
             except Exception:
                 log.exception("worker %s could not claim a task", self.name)
                 claim = None
+            busy = claim is not None
             if claim is not None:
+                self.wake()  # there may be more: the idle slots look too
                 await self.execute(claim)
                 continue
             await self._idle(stop)
