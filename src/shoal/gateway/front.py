@@ -204,14 +204,16 @@ class _Request(Seen):
         if self.info is not None and self.info.long_running:
             self.front.write(head)  # a watch's head goes out at once: the first event may be minutes away
         else:
-            self.held = head  # goes out with the first piece of the body: one TLS record and one send, not two
+            # goes out with the first piece of the body, joined: one TLS record and one send, so the client
+            # reads the answer in one go (a record per piece made it read twice)
+            self.held = head
 
     def on_body(self, chunk: bytes) -> None:
         held, self.held = self.held, b""
         if self.chunked_out:
-            self.front.writelines((held, b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+            self.front.write(b"%s%x\r\n%s\r\n" % (held, len(chunk), chunk))
         elif held:
-            self.front.writelines((held, chunk))
+            self.front.write(held + chunk)
         else:
             self.front.write(chunk)
 
