@@ -163,7 +163,7 @@ class Gateway:
             return None
         seen.caller, seen.cluster = admitted.caller, admitted.cluster
         info = seen.info = self.parse(method, path, query)
-        if info.action() not in admitted.allowed:
+        if info.needed not in admitted.allowed:
             self._authorise(admitted, info)
         return admitted
 

@@ -64,10 +64,28 @@ _READ = {b"authorization": "authorization", b"content-length": "length", b"trans
 _DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
 _BODYLESS = frozenset({204, 304})
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+#: request targets already split (_split_target), bounded like the gateway's other caches
+_TARGETS: dict[bytes, tuple[str, bytes, str, bytes]] = {}
+_MAX_TARGETS = 10_000
 
 
 def _status_line(status: int) -> bytes:
     return _STATUS_LINES.get(status) or b"HTTP/1.1 %d Status\r\n" % status
+
+
+def _split_target(url: bytes) -> tuple[str, bytes, str, bytes]:
+    """``/clusters/{id}/{path}?{query}`` -> (cluster id, target below the id, decoded path, query); remembered,
+    since kubectl asks for the same few paths again and again."""
+    cluster_id, _, below = url[len(PREFIX):].partition(b"/")
+    target = b"/" + below
+    raw_path, _, query = target.partition(b"?")
+    path = raw_path.decode("latin-1")
+    split = (cluster_id.decode("latin-1"), target, unquote(path) if "%" in path else path, query)
+    if len(_TARGETS) >= _MAX_TARGETS:
+        _TARGETS.clear()
+    _TARGETS[url] = split
+    return split
 
 
 class TrustedProxies:
@@ -365,13 +383,12 @@ class FrontProtocol(asyncio.Protocol):
             self.close()
 
     # --- httptools callbacks (the client's requests) ---------------------------------------------
-    def on_message_begin(self) -> None:
-        self.between = False
-        self.parsing = _Request(self)
-
     def on_url(self, url: bytes) -> None:
-        if self.parsing is not None:
-            self.parsing.url += url
+        request = self.parsing
+        if request is None:  # a request begins (no on_message_begin: one callback less per request)
+            self.between = False
+            self.parsing = request = _Request(self)
+        request.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self.parsing
@@ -428,13 +445,12 @@ class FrontProtocol(asyncio.Protocol):
     def _read_head(self, request: _Request) -> None:
         """Split the target, pick out the headers the gateway reads, and render the ones it forwards."""
         parser = self.parser
-        request.method = parser.get_method().decode("ascii", "replace")
-        cluster_id, _, below = request.url[len(PREFIX):].partition(b"/")
-        request.cluster_id = cluster_id.decode("latin-1")
-        request.target = b"/" + below
-        raw_path, _, request.query = request.target.partition(b"?")
-        path = raw_path.decode("latin-1")
-        request.path = unquote(path) if "%" in path else path
+        method = parser.get_method()
+        request.method = _METHODS.get(method) or method.decode("ascii", "replace")
+        target = _TARGETS.get(request.url)
+        if target is None:
+            target = _split_target(request.url)
+        request.cluster_id, request.target, request.path, request.query = target
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         request.head_only = request.method == "HEAD"
         lines = request.headers
