@@ -102,7 +102,8 @@ class WorkerSettings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=256, description="Tasks one worker process runs at the same time.")
     lease_seconds: float = Field(
         30.0, gt=0.5, description="How long a claim lasts without renewal; a dead worker's task waits this long.")
-    poll_interval: float = Field(0.5, gt=0, description="Seconds between looks for new tasks when idle.")
+    poll_interval: float = Field(
+        0.5, gt=0, description="Seconds between looks for new tasks when idle (one look per worker, not per slot).")
     max_backoff: float = Field(300.0, gt=0, description="Upper bound of a TemporaryError's retry delay.")
     imports: list[str] = Field(default_factory=list,
                                description="Modules to import so their step and task types register.")
