@@ -268,14 +268,19 @@ def python_throughput(url: str, token: str, verify: Any, seconds: float, clients
     return count / (time.perf_counter() - started)
 
 
-def throughput(url: str, token: str, verify: Any, seconds: float) -> tuple[float, str]:
+def throughput(url: str, token: str, verify: Any, seconds: float) -> float:
     if shutil.which("wrk"):
-        return wrk(url, token, seconds), throughput_tool()
-    return python_throughput(url, token, verify, seconds), throughput_tool()
+        return wrk(url, token, seconds)
+    return python_throughput(url, token, verify, seconds)
 
 
 def throughput_tool() -> str:
     return "wrk -t2 -c32" if shutil.which("wrk") else "32 asyncio clients"
+
+
+#: what part 1 prints after each proxy's ratios: its target, or why it is there
+LATENCY_NOTES = {"gateway": "(target p50 <= 1.25)", "nginx": "(nginx with TLS both sides, for reference)"}
+THROUGHPUT_NOTES = {"gateway": "(target >= 0.7)", "nginx": "(for reference)"}
 
 
 def ensure_tools() -> str | None:
@@ -424,18 +429,16 @@ def part_kubesim(work: Path, args: argparse.Namespace, with_nginx: bool) -> tupl
               "alternating blocks (HTTPS, keep-alive):")
         for name, measured in times.items():
             print(f"  {name:8} p50 {measured.p(0.5):6.2f} ms  p99 {measured.p(0.99):6.2f} ms")
+        alone = times["direct"]
         for name, measured in times.items():
             if name != "direct":
-                alone = times["direct"]
                 print(f"  {name:8} / direct: p50 {measured.p(0.5) / alone.p(0.5):.2f} (paired blocks, median "
-                      f"{measured.paired(alone):.2f})  p99 {measured.p(0.99) / alone.p(0.99):.2f}"
-                      + ("   (target p50 <= 1.25)" if name == "gateway" else "   (nginx with TLS both sides, "
-                                                                          "for reference)"))
+                      f"{measured.paired(alone):.2f})  p99 {measured.p(0.99) / alone.p(0.99):.2f}   "
+                      f"{LATENCY_NOTES[name]}")
 
         rounds = []
         for _ in range(args.rounds):  # alternate, and compare each proxy's run with the direct run beside it
-            rounds.append({name: throughput(url, token, verify, args.seconds)[0]
-                           for name, url, token, verify in targets})
+            rounds.append({name: throughput(url, token, verify, args.seconds) for name, url, token, verify in targets})
         print(f"GET /api/v1/nodes throughput, {throughput_tool()}, {args.rounds} alternating rounds of "
               f"{args.seconds:g}s each:")
         for rates in rounds:
@@ -444,8 +447,7 @@ def part_kubesim(work: Path, args: argparse.Namespace, with_nginx: bool) -> tupl
                                       for name, rate in rates.items() if name != "direct"))
         for name, _, _, _ in targets[1:]:
             median = statistics.median(rates[name] / rates["direct"] for rates in rounds)
-            print(f"  median {name}/direct {median:.2f}"
-                  + ("   (target >= 0.7)" if name == "gateway" else "   (for reference)"))
+            print(f"  median {name}/direct {median:.2f}   {THROUGHPUT_NOTES[name]}")
     finally:
         if nginx is not None:
             nginx.stop()
