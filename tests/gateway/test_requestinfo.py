@@ -45,7 +45,7 @@ CASES = [
                          ids=[f"{m} {p}?{q.decode()}" for m, p, q, *_ in CASES])
 def test_verb_and_action(method: str, path: str, query: bytes, verb: str, action: Action) -> None:
     info = parse_request(method, path, query)
-    assert (info.verb, info.action()) == (verb, action)
+    assert (info.verb, info.action) == (verb, action)
 
 
 def test_long_running_requests_are_recognised() -> None:

@@ -163,7 +163,7 @@ class Gateway:
             return None
         seen.caller, seen.cluster = admitted.caller, admitted.cluster
         info = seen.info = self.parse(method, path, query)
-        if info.needed not in admitted.allowed:
+        if info.action not in admitted.allowed:
             self._authorise(admitted, info)
         return admitted
 
@@ -194,7 +194,7 @@ class Gateway:
         if caller.cluster_id is not None and caller.cluster_id != cluster.id:
             raise PermissionDenied("error.gateway_token_cluster", hint="hint.gateway_token",
                                    bound=caller.cluster_id, cluster=cluster.id)
-        action = info.action()
+        action = info.action
         if not can(principal, action, cluster):
             role = principal.role_in(cluster.project_code)
             raise PermissionDenied(

@@ -77,12 +77,9 @@ class RequestInfo:
         base = f"{self.resource}.{self.group}" if self.group else self.resource
         return f"{base}/{self.subresource}" if self.subresource else base
 
+    @functools.cached_property
     def action(self) -> Action:
         """The Shoal action this request needs on the cluster's project."""
-        return self.needed
-
-    @functools.cached_property
-    def needed(self) -> Action:
         if not self.is_resource:
             return Action.CLUSTER_VIEW if self.verb == "get" else Action.CLUSTER_MANAGE
         if (self.group, self.resource) in _SELF_REVIEWS and self.verb == "create":
