@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from shoal.context import AppContext
 from shoal.core.errors import (
@@ -47,8 +48,11 @@ from shoal.iam.authz import Action, Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool
 from shoal.store.types import utcnow
 
-__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "STATUS_HEADERS", "Admitted", "Gateway", "Seen", "bearer_token",
-           "build_gateway", "impersonation_headers"]
+__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "PREFIX", "SPLIT_TARGETS", "STATUS_HEADERS", "Admitted", "Gateway", "Seen",
+           "bearer_token", "build_gateway", "impersonation_headers", "split_target"]
+
+#: What every gateway path starts with (below any root path): ``/clusters/{clusterId}/{kubernetes path}``.
+PREFIX = b"/clusters/"
 
 #: The headers of a refusal (a Kubernetes ``Status`` in JSON).
 STATUS_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
@@ -64,6 +68,27 @@ DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b
                            b"proxy-authenticate", b"set-cookie"})
 #: Kept admissions and parsed requests before the caches are emptied (a bound against floods of distinct keys).
 _MAX_ENTRIES = 10_000
+#: Request targets already split by :func:`split_target`, bounded like the caches above.
+SPLIT_TARGETS: dict[bytes, tuple[str, bytes, str, bytes]] = {}
+
+
+def split_target(url: bytes) -> tuple[str, bytes, str, bytes]:
+    """``/clusters/{id}/{path}?{query}`` -> (cluster id, target below the id, decoded path, query).
+
+    Remembered in :data:`SPLIT_TARGETS`, since kubectl asks for the same few paths again and
+    again (the front looks there itself before calling, one call less per request)."""
+    split = SPLIT_TARGETS.get(url)
+    if split is not None:
+        return split
+    cluster_id, _, below = url[len(PREFIX):].partition(b"/")
+    target = b"/" + below
+    raw_path, _, query = target.partition(b"?")
+    path = raw_path.decode("latin-1")
+    split = (cluster_id.decode("latin-1"), target, unquote(path) if "%" in path else path, query)
+    if len(SPLIT_TARGETS) >= _MAX_ENTRIES:
+        SPLIT_TARGETS.clear()
+    SPLIT_TARGETS[url] = split
+    return split
 
 
 def impersonation_headers(principal: Principal, project_code: str) -> Headers:

@@ -38,13 +38,21 @@ import time
 from collections import deque
 from http import HTTPStatus
 from typing import Any, cast
-from urllib.parse import unquote
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shoal.core.errors import ShoalError, Unavailable
-from shoal.gateway.core import DROP_REQUEST, DROP_RESPONSE, Admitted, Gateway, Seen
+from shoal.gateway.core import (
+    DROP_REQUEST,
+    DROP_RESPONSE,
+    PREFIX,
+    SPLIT_TARGETS,
+    Admitted,
+    Gateway,
+    Seen,
+    split_target,
+)
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.h1 import H1Connection, StaleConnection
 from shoal.kube.pool import unreachable
@@ -53,7 +61,6 @@ __all__ = ["FrontProtocol", "TrustedProxies", "front_protocol"]
 
 log = logging.getLogger("shoal.gateway.front")
 
-PREFIX = b"/clusters/"
 #: Seconds a kept-alive client connection may stay idle (nginx's default keepalive_timeout).
 IDLE_SECONDS = 75.0
 #: Pipelined requests held before the connection stops reading.
@@ -65,27 +72,10 @@ _DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
 _BODYLESS = frozenset({204, 304})
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
-#: request targets already split (_split_target), bounded like the gateway's other caches
-_TARGETS: dict[bytes, tuple[str, bytes, str, bytes]] = {}
-_MAX_TARGETS = 10_000
 
 
 def _status_line(status: int) -> bytes:
     return _STATUS_LINES.get(status) or b"HTTP/1.1 %d Status\r\n" % status
-
-
-def _split_target(url: bytes) -> tuple[str, bytes, str, bytes]:
-    """``/clusters/{id}/{path}?{query}`` -> (cluster id, target below the id, decoded path, query); remembered,
-    since kubectl asks for the same few paths again and again."""
-    cluster_id, _, below = url[len(PREFIX):].partition(b"/")
-    target = b"/" + below
-    raw_path, _, query = target.partition(b"?")
-    path = raw_path.decode("latin-1")
-    split = (cluster_id.decode("latin-1"), target, unquote(path) if "%" in path else path, query)
-    if len(_TARGETS) >= _MAX_TARGETS:
-        _TARGETS.clear()
-    _TARGETS[url] = split
-    return split
 
 
 class TrustedProxies:
@@ -447,10 +437,8 @@ class FrontProtocol(asyncio.Protocol):
         parser = self.parser
         method = parser.get_method()
         request.method = _METHODS.get(method) or method.decode("ascii", "replace")
-        target = _TARGETS.get(request.url)
-        if target is None:
-            target = _split_target(request.url)
-        request.cluster_id, request.target, request.path, request.query = target
+        split = SPLIT_TARGETS.get(request.url) or split_target(request.url)
+        request.cluster_id, request.target, request.path, request.query = split
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         request.head_only = request.method == "HEAD"
         lines = request.headers

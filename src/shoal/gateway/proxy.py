@@ -30,11 +30,13 @@ from shoal.core.errors import Invalid, ShoalError, Unauthenticated
 from shoal.gateway.core import (
     DROP_REQUEST,
     DROP_RESPONSE,
+    PREFIX,
     STATUS_HEADERS,
     Admitted,
     Gateway,
     Seen,
     impersonation_headers,
+    split_target,
 )
 from shoal.gateway.metrics import GATEWAY_METRICS
 from shoal.kube.pool import Headers, Upstream, UpstreamRefused
@@ -43,7 +45,6 @@ __all__ = ["AsgiGateway", "GatewayDispatch", "GatewayFront"]
 
 log = logging.getLogger("shoal.gateway")
 
-PREFIX = b"/clusters/"
 _DROP_WEBSOCKET = DROP_REQUEST | {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
                                    b"sec-websocket-protocol", b"origin"}
 
@@ -65,15 +66,9 @@ def _split(scope: Scope) -> tuple[str, bytes, str]:
     start = raw.find(PREFIX)
     if start < 0:
         raise Unauthenticated("error.gateway_no_token", hint="hint.gateway_token")
-    rest = raw[start + len(PREFIX):]
-    cluster_id, _, below = rest.partition(b"/")
-    path: str = scope["path"]
-    decoded = path[path.find("/clusters/") + len("/clusters/"):].partition("/")[2]
-    target = b"/" + below
     query: bytes = scope.get("query_string") or b""
-    if query:
-        target += b"?" + query
-    return cluster_id.decode("latin-1"), target, "/" + decoded
+    cluster_id, target, path, _ = split_target(raw[start:] + b"?" + query if query else raw[start:])
+    return cluster_id, target, path
 
 
 async def _first(*awaitables: Awaitable[Any]) -> None:
