@@ -1,8 +1,8 @@
 """Fixtures of the console tests: a real ``shoal server`` (plain HTTP) in front of kubesim, people, a client.
 
 ``console_world`` (one per test session, a few seconds): kubesim (3 nodes) whose
-RBAC binds Shoal's impersonated groups (manager -> cluster-admin, viewer ->
-view); a ``shoal server`` subprocess on plain HTTP — so the console's kubectl
+RBAC binds Shoal's impersonated groups as the demo does (``grant_shoal_groups``:
+manager -> cluster-admin, viewer -> view); a ``shoal server`` subprocess on plain HTTP — so the console's kubectl
 reaches the gateway through the loopback TLS relay — with a short idle
 timeout, a 1 s rights re-check and recording on; project ``alpha`` with mona
 (manager) and vera (viewer), project ``beta`` with eve; the kubesim cluster
@@ -25,9 +25,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from kubesim import ROLE_CLUSTER_ADMIN, ROLE_VIEW
 from kubesim.runner import Simulator
 from shoal.console.framing import resize_frame, stdin_frame
+from shoal.demo import grant_shoal_groups
 from tests.support.server import ShoalProcess
 
 ADMIN_TOKEN = "shoal_console-test-admin-token-0123456789"
@@ -88,10 +88,7 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], *codes: int) -> 
 def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("console")
     sim = Simulator(nodes=3).start()
-    cluster = sim.cluster()
-    cluster.grant_group("shoal:role:manager", ROLE_CLUSTER_ADMIN)
-    cluster.grant_group("shoal:admins", ROLE_CLUSTER_ADMIN)
-    cluster.grant_group("shoal:role:viewer", ROLE_VIEW)
+    grant_shoal_groups(sim)
     shoal = ShoalServer(root / "data", {
         "SHOAL_CONSOLE__IDLE_TIMEOUT": str(IDLE_TIMEOUT), "SHOAL_CONSOLE__RECHECK_SECONDS": "1",
         "SHOAL_CONSOLE__RECORD": "true", "SHOAL_GATEWAY__AUDIT_FLUSH_SECONDS": "0.2",

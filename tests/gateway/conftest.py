@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kubesim import ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW
 from kubesim.runner import Simulator
+from shoal.demo import grant_shoal_groups
 from shoal.gateway.kubeconfig import kubeconfig_yaml
 from tests.support.server import ShoalProcess
 
@@ -75,11 +75,7 @@ def _post(client: httpx.Client, url: str, body: dict[str, Any], *codes: int) -> 
 
 def build_world(root: Path, env: dict[str, str] | None = None) -> tuple[World, Callable[[], None]]:
     sim = Simulator(nodes=3).start()
-    cluster = sim.cluster()
-    cluster.grant_group("shoal:role:manager", ROLE_CLUSTER_ADMIN)
-    cluster.grant_group("shoal:admins", ROLE_CLUSTER_ADMIN)
-    cluster.grant_group("shoal:role:developer", ROLE_EDIT)
-    cluster.grant_group("shoal:role:viewer", ROLE_VIEW)
+    grant_shoal_groups(sim)
     shoal = TlsShoal(root / "data", env)
     try:
         shoal.start()
