@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shoal.audit import service as audit
-from shoal.core.errors import ShoalError
+from shoal.core.errors import ShoalError, Throttled
 from shoal.core.i18n import negotiate, translate
 from shoal.core.logging import request_id_var
 
@@ -62,12 +62,17 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def _render(request: Request, status: int, body: dict[str, Any]) -> Response:
+async def _render(request: Request, status: int, body: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> Response:
     renderer: HtmlRenderer | None = getattr(request.app.state, "html_error_renderer", None)
     if renderer is not None and _wants_html(request):
-        return await renderer(request, status, body)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+        response = await renderer(request, status, body)
+        response.headers.update(headers or {})
+        return response
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 async def _audit_refusal(request: Request, error: ShoalError) -> None:
@@ -92,12 +97,14 @@ async def _on_shoal_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShoalError)
     lang = language_of(request)
     await _audit_refusal(request, exc)
+    retry_after = exc.retry_after if isinstance(exc, Throttled) else None
     body = problem(
         request, exc.status, exc.code, translate(exc.message_key, lang, **exc.params),
         translate(exc.hint_key, lang, **exc.params) if exc.hint_key else None,
-        field=exc.field,
+        field=exc.field, retry_after=retry_after,
     )
-    return await _render(request, exc.status, body)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return await _render(request, exc.status, body, headers)
 
 
 def _describe_validation(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:

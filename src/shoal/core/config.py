@@ -18,10 +18,29 @@ __all__ = ["AuthSettings", "BusinessSettings", "ConsoleSettings", "GatewaySettin
 
 
 class AuthSettings(BaseModel):
-    """How long credentials live."""
+    """How long credentials live, and how password guessing is slowed down (``SHOAL_AUTH__<NAME>``).
+
+    Login throttling: once an account (or a client address) has ``*_failures`` failed logins,
+    each further failure blocks it for ``backoff_initial`` seconds, doubling per failure up to
+    ``backoff_max``; a count is forgotten after ``forget_seconds`` without a failure, and a
+    successful login clears its account's count. The counts live in the database, so every
+    replica sees the same ones.
+    """
 
     session_hours: int = Field(12, description="Lifetime of a web login session, in hours.")
     default_token_days: int = Field(90, description="Expiry of API tokens created without --expires.")
+    # -- security: login throttling ---
+    login_account_failures: int = Field(
+        5, ge=1, description="Failed logins of one account before each further failure blocks it for a while.")
+    login_address_failures: int = Field(
+        20, ge=1, description="Failed logins from one client address (an IPv6 /64) before it is blocked the same "
+                              "way; higher than the account's, as many users may share an address (NAT).")
+    login_backoff_initial: float = Field(
+        1.0, gt=0, description="Seconds the first block lasts; each further failure doubles it.")
+    login_backoff_max: float = Field(900.0, gt=0, description="Longest block, in seconds (15 minutes).")
+    login_forget_seconds: float = Field(
+        900.0, gt=0, description="Seconds without a failure after which an account's or address's count is "
+                                 "forgotten.")
 
 
 class BusinessSettings(BaseModel):

@@ -11,6 +11,7 @@ Library exceptions are translated at the boundary with ``raise ... from e``.
     ├── NotFound               404  the named thing does not exist (or is hidden)
     ├── Conflict               409  the state of things forbids it now
     ├── Unprocessable          422  well-formed but semantically unacceptable
+    ├── Throttled              429  too many attempts: wait ``retry_after`` seconds (sent as Retry-After)
     └── Unavailable            503  a system Shoal depends on (CMDB, a cluster…) did not answer
         └── ClusterUnreachable 503  a managed cluster did not answer, or refused Shoal's credential
 
@@ -29,6 +30,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ShoalError",
+    "Throttled",
     "Unauthenticated",
     "Unavailable",
     "Unprocessable",
@@ -97,6 +99,16 @@ class Unprocessable(ShoalError):
     """Well-formed input that fails validation."""
 
     status = 422
+
+
+class Throttled(ShoalError):
+    """Too many attempts (failed logins): the caller must wait ``retry_after`` seconds before the next."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, int(retry_after))
 
 
 class Unavailable(ShoalError):

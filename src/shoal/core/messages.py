@@ -35,6 +35,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.bad_duration": ("'{value}' is not a duration.", "'{value}' 不是有效的时长。"),
     "hint.duration": ("Use a number and a unit: 12h, 30d, 2w, 1y, or 'never'.",
                       "请写数字加单位：12h、30d、2w、1y，或 'never'（永不过期）。"),
+    # -- security: login throttling, demo tasks, metrics, BK-CMDB (issue 13) ---------------------
+    "error.login_throttled": ("Too many failed logins: try again in {seconds} seconds.",
+                              "登录失败次数过多：请在 {seconds} 秒后重试。"),
+    "hint.login_throttled": ("Repeated failed logins for an account or from an address are slowed down, each one "
+                             "doubling the wait (up to 15 minutes). Check the username and password; if you forgot "
+                             "the password, ask an admin to reset it (that also lifts the wait).",
+                             "同一账号或同一地址连续登录失败后会被限速，每失败一次等待时间加倍（最长 15 分钟）。"
+                             "请核对用户名和密码；忘记密码请联系管理员重置（重置后限速随即解除）。"),
+    "error.demo_disabled": ("The demo task type '{value}' can only be started while the demo runs.",
+                            "演示任务类型 '{value}' 仅在演示环境中可以启动。"),
+    "hint.demo_disabled": ("It holds a worker slot for nothing in production; 'make demo' sets SHOAL_DEMO=true, "
+                           "which enables it.",
+                           "在生产环境中它只会白白占用任务执行槽位；'make demo' 会设置 SHOAL_DEMO=true 以启用它。"),
+    "error.metrics_closed": ("Metrics are not served here: no SHOAL_METRICS_TOKEN is configured.",
+                             "此处不提供监控指标：未配置 SHOAL_METRICS_TOKEN。"),
+    "hint.metrics_closed": ("Set SHOAL_METRICS_TOKEN on the server and send it as 'Authorization: Bearer <token>' "
+                            "(Prometheus: authorization.credentials of the scrape config or ServiceMonitor).",
+                            "请在服务端设置 SHOAL_METRICS_TOKEN，并以 'Authorization: Bearer <令牌>' 发送"
+                            "（Prometheus：在抓取配置或 ServiceMonitor 的 authorization.credentials 中填写）。"),
+    "error.metrics_token": ("The metrics token is missing or wrong.", "监控指标令牌缺失或不正确。"),
+    "hint.metrics_token": ("Send 'Authorization: Bearer <SHOAL_METRICS_TOKEN>'.",
+                           "请发送 'Authorization: Bearer <SHOAL_METRICS_TOKEN>'。"),
     # -- users ----------------------------------------------------------------------
     "error.bad_username": ("'{value}' is not a valid username.", "'{value}' 不是合法的用户名。"),
     "hint.username": ("2–64 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter.",

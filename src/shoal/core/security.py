@@ -28,9 +28,13 @@ __all__ = [
     "new_token",
     "tokens_equal",
     "verify_password",
+    "verify_password_or_dummy",
 ]
 
 _hasher = PasswordHasher()
+#: A hash of a random password made with the current cost, verified against when there is no real hash,
+#: so an unknown user costs the same argon2 work as a known one (made lazily: the cost may change first).
+_dummy_hash: str | None = None
 TOKEN_PREFIX = "shoal_"
 
 
@@ -64,8 +68,9 @@ class SecretBox:
 
 def configure_password_hashing(*, time_cost: int, memory_cost_kib: int) -> None:
     """Change argon2 cost; the test suite lowers it so thousands of logins stay fast."""
-    global _hasher
+    global _hasher, _dummy_hash
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
+    _dummy_hash = None
 
 
 def hash_password(password: str) -> str:
@@ -77,6 +82,21 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verify_password_or_dummy(password_hash: str | None, password: str) -> bool:
+    """Verify like :func:`verify_password`; with no hash (unknown user, no password) do the same work, say no.
+
+    Answering an unknown user without an argon2 run would tell an attacker which
+    usernames exist by the response time alone.
+    """
+    global _dummy_hash
+    if password_hash:
+        return verify_password(password_hash, password)
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    verify_password(_dummy_hash, password)
+    return False
 
 
 def new_token() -> str:

@@ -7,6 +7,7 @@ Tokens are stored as SHA-256 digests; the plaintext is returned once.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ from shoal.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Una
 from shoal.core.i18n import LANGUAGES
 from shoal.core.security import hash_password, hash_token, new_token, verify_password
 from shoal.iam.authz import Action, Principal, Role, require
+from shoal.iam.throttle import clear_account
 from shoal.store.models import ApiToken, Project, ProjectMember, User
 from shoal.store.types import utcnow
 
 __all__ = [
     "USERNAME_RE",
     "Bootstrap",
-    "authenticate_password",
     "bootstrap_admin",
     "change_password",
     "create_token",
@@ -98,7 +99,7 @@ async def _insert_user(
     user = User(
         username=username,
         display_name=display_name or username,
-        password_hash=hash_password(password) if password else None,
+        password_hash=await asyncio.to_thread(hash_password, password) if password else None,
         is_admin=is_admin,
         language=NO_LANGUAGE,
     )
@@ -123,14 +124,6 @@ async def create_user(
     return user
 
 
-async def authenticate_password(session: AsyncSession, username: str, password: str) -> User:
-    """Check a password; the error never says which of name or password was wrong."""
-    user = await session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active or not user.password_hash:
-        raise Unauthenticated("error.bad_login")
-    if not verify_password(user.password_hash, password):
-        raise Unauthenticated("error.bad_login")
-    return user
 
 
 async def _insert_token(
@@ -316,7 +309,8 @@ async def reset_password(session: AsyncSession, actor: Principal, username: str,
     require(actor, Action.USER_MANAGE)
     user = await get_user(session, username)
     _check_password(password)
-    user.password_hash = hash_password(password)
+    user.password_hash = await asyncio.to_thread(hash_password, password)
+    await clear_account(session, username)  # the owner may log in with the new password at once
     ended = await _end_web_sessions(session, user, keep=keep_session if user.id == actor.user_id else None)
     await audit.record(session, actor, "user.password_reset", target_type="user", target_id=username,
                        detail={"sessions_ended": ended})
@@ -335,12 +329,12 @@ async def change_password(session: AsyncSession, actor: Principal, current: str,
         raise NotFound("error.user_not_found", name=actor.username)
     if not user.password_hash:
         raise Conflict("error.no_password", hint="hint.no_password")
-    if not current or not verify_password(user.password_hash, current):
+    if not current or not await asyncio.to_thread(verify_password, user.password_hash, current):
         raise Invalid("error.current_password", hint="hint.current_password", field="current_password")
     _check_password(new)
     if new == current:
         raise Invalid("error.password_unchanged", field="new_password")
-    user.password_hash = hash_password(new)
+    user.password_hash = await asyncio.to_thread(hash_password, new)
     ended = await _end_web_sessions(session, user, keep=keep_session)
     await audit.record(session, actor, "user.password_change", target_type="user", target_id=user.username,
                        detail={"sessions_ended": ended})

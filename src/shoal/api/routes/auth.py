@@ -1,6 +1,13 @@
-"""Login, logout, who-am-I, and token login for the CLI."""
+"""Login, logout, who-am-I, and token login for the CLI.
+
+Both logins go through ``iam.login.password_login`` (throttling, argon2 off the
+event loop, audit), as does the web login form; a blocked login is a 429
+problem with Retry-After.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -14,32 +21,24 @@ from shoal.api.deps import (
     csrf_token_for,
 )
 from shoal.api.schemas import LoginBody, Me, TokenCreated, TokenLogin, TokenPublic
-from shoal.audit import service as audit
-from shoal.core.errors import Unauthenticated
 from shoal.iam import accounts
-from shoal.store.models import ApiToken, User
+from shoal.iam.login import password_login
+from shoal.store.models import ApiToken
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-async def _login(session: SessionDep, request: Request, username: str, password: str) -> User:
-    try:
-        return await accounts.authenticate_password(session, username, password)
-    except Unauthenticated:
-        ctx = request.app.state.ctx
-        async with ctx.db.session() as other:
-            await audit.record(other, None, "auth.login", target_type="user", target_id=username[:64],
-                               outcome="failure", username=username[:64],
-                               detail={"source": client_address(request)})
-        raise
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many failed logins for this account or from this address; wait Retry-After seconds"},
+}
 
 
-@router.post("/login", response_model=Me, summary="Log in to the web UI (sets the session cookie)")
+@router.post("/login", response_model=Me, summary="Log in to the web UI (sets the session cookie)",
+             responses=_THROTTLED)
 async def login(body: LoginBody, request: Request, response: Response, ctx: CtxDep, session: SessionDep) -> Me:
-    user = await _login(session, request, body.username, body.password)
+    user, principal = await password_login(ctx.db, session, ctx.settings.auth, body.username, body.password,
+                                           source=client_address(request), via="web")
     token = await accounts.create_session(session, user, ctx.settings.auth.session_hours)
-    principal = await accounts.load_principal(session, user, via="web", source=client_address(request))
-    await audit.record(session, principal, "auth.login", target_type="user", target_id=user.username)
     csrf = csrf_token_for(ctx.settings.secret_key, token)
     max_age = ctx.settings.auth.session_hours * 3600
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
@@ -64,11 +63,11 @@ async def me(principal: CurrentPrincipal) -> Me:
               roles={k: v.value for k, v in principal.roles.items()})
 
 
-@router.post("/token", response_model=TokenCreated, status_code=201,
+@router.post("/token", response_model=TokenCreated, status_code=201, responses=_THROTTLED,
              summary="Exchange a username and password for an API token (used by 'shoal login')")
-async def token_login(body: TokenLogin, request: Request, session: SessionDep) -> TokenCreated:
-    user = await _login(session, request, body.username, body.password)
-    principal = await accounts.load_principal(session, user, source=client_address(request))
+async def token_login(body: TokenLogin, request: Request, ctx: CtxDep, session: SessionDep) -> TokenCreated:
+    user, principal = await password_login(ctx.db, session, ctx.settings.auth, body.username, body.password,
+                                           source=client_address(request), via="api")
     row, token = await accounts.create_token(session, principal, name=body.name,
                                              expires_in=accounts.parse_duration(body.expires))
     return token_created(row, token, user.username)

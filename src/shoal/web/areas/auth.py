@@ -5,6 +5,10 @@ session cookie and the CSRF cookie). Before a session exists, the login form is
 protected by a double-submit token of its own, so another site cannot log a
 browser into an account of its choosing.
 
+The form logs in through ``iam.login.password_login``, the same path as the API
+(throttling, argon2 off the event loop, audit); a blocked login shows the wait
+on the page, with status 429 and Retry-After.
+
 The language is carried by a preference cookie, which every page reads before
 Accept-Language. For a signed-in user the switch also saves the choice in
 ``User.language``, and logging in puts the saved choice into the cookie, so a
@@ -30,10 +34,11 @@ from shoal.api.deps import (
 )
 from shoal.api.problems import language_of
 from shoal.audit import service as audit
-from shoal.core.errors import PermissionDenied, Unauthenticated
+from shoal.core.errors import PermissionDenied, Throttled, Unauthenticated
 from shoal.core.i18n import LANGUAGES, translate
 from shoal.core.security import tokens_equal
 from shoal.iam import accounts
+from shoal.iam.login import password_login
 from shoal.web.deps import PagePrincipal
 from shoal.web.nav import NavItem
 from shoal.web.render import LANG_COOKIE, redirect, render, safe_next
@@ -54,10 +59,11 @@ def _after_login(next_url: str | None) -> str:
 
 
 def _login_page(request: Request, *, next_url: str, username: str = "", error: str | None = None,
-                status: int = 200) -> Response:
+                status: int = 200, error_code: str = "") -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "auth/login.html",
-                      {"next": next_url, "username": username, "error": error, "login_csrf": token},
+                      {"next": next_url, "username": username, "error": error, "error_code": error_code,
+                       "login_csrf": token},
                       status=status, principal=None)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="lax")
     return response
@@ -84,18 +90,19 @@ async def login(
         raise PermissionDenied("error.csrf", error_code="csrf_failed", hint="hint.csrf")
     username = username.strip()
     try:
-        user = await accounts.authenticate_password(session, username, password)
-    except Unauthenticated:
-        await session.rollback()
-        await audit.record(session, None, "auth.login", target_type="user", target_id=username[:64],
-                           outcome="failure", username=username[:64], detail={"source": client_address(request),
-                                                                              "via": "web"})
-        await session.commit()
-        message = translate("error.bad_login", language_of(request))
-        return _login_page(request, next_url=target, username=username, error=message, status=401)
+        user, _ = await password_login(ctx.db, session, ctx.settings.auth, username, password,
+                                       source=client_address(request), via="web")
+    except (Unauthenticated, Throttled) as e:
+        lang = language_of(request)
+        message = translate(e.message_key, lang, **e.params)
+        if e.hint_key:
+            message += " " + translate(e.hint_key, lang, **e.params)
+        page = _login_page(request, next_url=target, username=username, error=message, status=e.status,
+                           error_code="login_throttled" if isinstance(e, Throttled) else "bad_login")
+        if isinstance(e, Throttled):
+            page.headers["Retry-After"] = str(e.retry_after)
+        return page
     token = await accounts.create_session(session, user, ctx.settings.auth.session_hours)
-    principal = await accounts.load_principal(session, user, via="web", source=client_address(request))
-    await audit.record(session, principal, "auth.login", target_type="user", target_id=user.username)
     await session.commit()
     max_age = ctx.settings.auth.session_hours * 3600
     response = redirect(target)
