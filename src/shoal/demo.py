@@ -110,6 +110,7 @@ def grant_shoal_groups(sim: Simulator) -> None:
 
 def main() -> None:
     os.environ.setdefault("SHOAL_DATA_DIR", "data/demo")
+    os.environ.setdefault("SHOAL_DEMO", "true")  # the demo task type may be started (Settings.demo)
     settings = load_settings()
     configure_logging(settings.log_level, as_json=False)
     ctx, _ = asyncio.run(prepare(settings))

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     tls_self_signed: bool = Field(
         False, description="Serve HTTPS with a CA and certificate generated into <data_dir>/tls on first start.")
     event_loop: str = Field("uvloop", description="'uvloop' (faster; when installed) or 'asyncio'.")
+    # -- security: demo-only features, metrics (issue 13) ---
+    demo: bool = Field(
+        False, description="The demo is running ('make demo' sets SHOAL_DEMO=true): users may start the demo task "
+                           "type. Leave off in production, where it would only hold worker slots.")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)

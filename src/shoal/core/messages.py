@@ -48,6 +48,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hint.demo_disabled": ("It holds a worker slot for nothing in production; 'make demo' sets SHOAL_DEMO=true, "
                            "which enables it.",
                            "在生产环境中它只会白白占用任务执行槽位；'make demo' 会设置 SHOAL_DEMO=true 以启用它。"),
+    "error.demo_param": ("Demo task parameter '{name}' must be a number from 0 to {max}, not {value}.",
+                         "演示任务参数 '{name}' 须为 0 到 {max} 之间的数字，而不是 {value}。"),
     "error.metrics_closed": ("Metrics are not served here: no SHOAL_METRICS_TOKEN is configured.",
                              "此处不提供监控指标：未配置 SHOAL_METRICS_TOKEN。"),
     "hint.metrics_closed": ("Set SHOAL_METRICS_TOKEN on the server and send it as 'Authorization: Bearer <token>' "

@@ -5,18 +5,37 @@ browser test of the live log tail, and anyone trying the engine from the CLI
 (``shoal task demo --project P``). It touches nothing outside its own log, so
 every step is trivially idempotent.
 
-Params: ``lines`` (log lines written by the middle step, default 5),
-``interval`` (seconds between them, default 1), ``fail`` (make the check step
-fail, to try retry and skip).
+Params: ``lines`` (log lines written by the middle step, default 5, at most
+100), ``interval`` (seconds between them, default 1, at most 5), ``fail`` (make
+the check step fail, to try retry and skip). A demo task thus lasts under nine
+minutes.
+
+It can only be started while the demo runs (``Settings.demo``, which ``make demo``
+turns on with ``SHOAL_DEMO=true``): on a production server it would do nothing
+but hold a worker slot, and users could start many (issue 13).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from shoal.core.errors import Invalid
 from shoal.tasks.registry import REGISTRY, PermanentError, StepContext
 
-__all__ = ["DEMO_TASK"]
+__all__ = ["DEMO_TASK", "MAX_INTERVAL", "MAX_LINES", "check_params"]
 
 DEMO_TASK = "shoal-DemoTask"
+#: Caps on the params: at most 100 lines 5 s apart, so a demo task ends within 500 s of writing.
+MAX_LINES = 100
+MAX_INTERVAL = 5.0
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Refuse params that would make a demo task run long (the steps clamp them as well)."""
+    for key, default, high in (("lines", 5, MAX_LINES), ("interval", 1.0, MAX_INTERVAL)):
+        value = params.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+            raise Invalid("error.demo_param", field=f"params.{key}", name=key, value=str(value)[:32], max=high)
 
 
 def _number(ctx: StepContext, key: str, default: float, low: float, high: float) -> float:
@@ -33,10 +52,10 @@ async def prepare(ctx: StepContext) -> None:
     ctx.state["prepared"] = True
 
 
-@REGISTRY.step("runDemoTask", title_en="Write log lines", title_zh="输出日志", timeout=3600)
+@REGISTRY.step("runDemoTask", title_en="Write log lines", title_zh="输出日志", timeout=600)
 async def run(ctx: StepContext) -> None:
-    lines = int(_number(ctx, "lines", 5, 0, 1000))
-    interval = _number(ctx, "interval", 1.0, 0.0, 60.0)
+    lines = int(_number(ctx, "lines", 5, 0, MAX_LINES))
+    interval = _number(ctx, "interval", 1.0, 0.0, MAX_INTERVAL)
     for index in range(1, lines + 1):
         await ctx.log.info(f"demo line {index} of {lines}")
         if index < lines:
@@ -61,4 +80,6 @@ REGISTRY.task_type(
     title_zh="演示任务",
     steps=["prepareDemoTask", "runDemoTask", "checkDemoTask", "finishDemoTask"],
     startable=True,
+    demo_only=True,
+    check_params=check_params,
 )

@@ -40,6 +40,7 @@ __all__ = [
     "LOCAL_WAKERS",
     "REGISTRY",
     "FinishHook",
+    "ParamCheck",
     "PermanentError",
     "Registry",
     "StepContext",
@@ -75,6 +76,8 @@ class TaskCancelled(Exception):
 StepFunc = Callable[["StepContext"], Awaitable[None]]
 #: Called in the transaction that ends a task (or re-opens it), e.g. to set the cluster's status.
 FinishHook = Callable[[AsyncSession, Task], Awaitable[None]]
+#: Checks the params a user starts a task with; raises ``core.errors.Invalid`` naming the bad one.
+ParamCheck = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class TaskType:
     on_resume: FinishHook | None = None
     #: Users may start it directly through the API (the demo); real workflows are started by services.
     startable: bool = False
+    #: Startable only while the demo runs (``Settings.demo``): it does nothing but hold a worker slot.
+    demo_only: bool = False
+    #: Checks the params a user starts it with (raises ``core.errors.Invalid``); None: anything goes.
+    check_params: ParamCheck | None = None
 
     def title(self, lang: str) -> str:
         return self.title_en if lang == "en" else self.title_zh
@@ -147,6 +154,7 @@ class Registry:
     def task_type(
         self, name: str, *, title_en: str, title_zh: str, steps: Sequence[str | StepSpec],
         on_finish: FinishHook | None = None, on_resume: FinishHook | None = None, startable: bool = False,
+        demo_only: bool = False, check_params: ParamCheck | None = None,
     ) -> TaskType:
         """Register a workflow; its steps must already be registered."""
         specs = tuple(s if isinstance(s, StepSpec) else StepSpec(s) for s in steps)
@@ -157,7 +165,7 @@ class Registry:
             raise ValueError(f"task type {name!r} names unregistered steps: {', '.join(missing)}")
         if len({s.name for s in specs}) != len(specs):
             raise ValueError(f"task type {name!r} lists a step twice")
-        task_type = TaskType(name, title_en, title_zh, specs, on_finish, on_resume, startable)
+        task_type = TaskType(name, title_en, title_zh, specs, on_finish, on_resume, startable, demo_only, check_params)
         self.types[name] = task_type
         return task_type
 

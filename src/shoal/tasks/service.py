@@ -110,13 +110,21 @@ def _forget_wake(sync_session: Session) -> None:
 
 async def start_task(
     session: AsyncSession, actor: Principal, task_type: str, *, project_code: str, cluster_id: str | None = None,
-    params: dict[str, Any] | None = None, registry: Registry = REGISTRY,
+    params: dict[str, Any] | None = None, registry: Registry = REGISTRY, demo: bool = False,
 ) -> Task:
-    """A user starts a task directly (only task types marked ``startable``, e.g. the demo)."""
+    """A user starts a task directly (only task types marked ``startable``, e.g. the demo).
+
+    ``demo`` is ``Settings.demo``: task types marked ``demo_only`` start only while
+    it is on, since in production they would only hold a worker slot.
+    """
     definition = registry.types.get(task_type)
     if definition is None or not definition.startable:
         raise Invalid("error.task_type_unknown", field="type", value=task_type)
+    if definition.demo_only and not demo:
+        raise Conflict("error.demo_disabled", hint="hint.demo_disabled", value=task_type)
     require(actor, Action.CLUSTER_MANAGE, ProjectRef(project_code))
+    if definition.check_params is not None:
+        definition.check_params(dict(params or {}))
     if await session.scalar(select(Project.id).where(Project.code == project_code)) is None:
         raise NotFound("error.project_not_found", code=project_code)
     task = await create_task(session, task_type, project_code=project_code, creator=actor.username,

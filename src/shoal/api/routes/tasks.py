@@ -147,10 +147,10 @@ async def list_tasks(
 
 
 @router.post("", response_model=TaskDetail, status_code=201, summary="Start a task of a startable type (the demo)")
-async def start_task(request: Request, body: TaskStart, principal: CurrentPrincipal,
+async def start_task(request: Request, body: TaskStart, principal: CurrentPrincipal, ctx: CtxDep,
                      session: SessionDep) -> TaskDetail:
     task = await service.start_task(session, principal, body.type, project_code=body.project,
-                                    cluster_id=body.cluster_id, params=body.params)
+                                    cluster_id=body.cluster_id, params=body.params, demo=ctx.settings.demo)
     return task_detail(task, language_of(request), principal)
 
 
