@@ -29,6 +29,9 @@ def who(role: Role | None = None, admin: bool = False) -> Principal:
         (Role.MANAGER, Action.CLUSTER_DELETE, True),
         (Role.MANAGER, Action.CLOUD_ACCOUNT_MANAGE, True),
         (Role.MANAGER, Action.PROJECT_EDIT, True),
+        (Role.MANAGER, Action.CONSOLE_AUDIT_VIEW, True),
+        (Role.DEVELOPER, Action.CONSOLE_AUDIT_VIEW, False),
+        (Role.VIEWER, Action.CONSOLE_AUDIT_VIEW, False),
     ],
 )
 def test_role_table(role: Role, action: Action, allowed: bool) -> None:

@@ -1,5 +1,10 @@
 """Write and read audit entries.
 
+Reading is scoped here, for the API, the web page and the CLI alike: admins
+see everything; others see their own entries and those of projects they may
+view, except the lines typed in consoles (``TYPED_LINE_ACTIONS``), which need
+``console_audit_view`` on the project.
+
 Services call :func:`record` inside the transaction of the change they audit, so
 an entry exists exactly when the change does. Refusals and failures, whose
 transaction rolls back, are recorded by the edge in a fresh transaction
@@ -15,10 +20,14 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shoal.iam.authz import Action, Principal, can, visible_project_codes
+from shoal.iam.authz import Action, Principal, ProjectRef, can, visible_project_codes
 from shoal.store.models import AuditEntry
 
-__all__ = ["AuditFilter", "count", "query", "record"]
+__all__ = ["TYPED_LINE_ACTIONS", "AuditFilter", "count", "query", "record"]
+
+#: Audit actions whose detail holds what a user typed (console lines): readable with
+#: ``console_audit_view`` on the project (managers), by platform admins, and by their author.
+TYPED_LINE_ACTIONS = ("console.command",)
 
 
 async def record(
@@ -68,10 +77,14 @@ class AuditFilter:
 def _scoped(principal: Principal, flt: AuditFilter) -> Select[AuditEntry]:
     stmt = select(AuditEntry)
     if not can(principal, Action.AUDIT_VIEW_ALL):
-        # A non-admin sees entries of projects they may view and their own actions.
+        # A non-admin sees entries of projects they may view and their own actions; of the typed
+        # console lines, only those of projects where ``console_audit_view`` is theirs (managers).
         codes = visible_project_codes(principal) or set()
+        line_codes = {code for code in codes if can(principal, Action.CONSOLE_AUDIT_VIEW, ProjectRef(code))}
+        own = AuditEntry.username == principal.username
         stmt = stmt.where(
-            AuditEntry.project_code.in_(codes) | (AuditEntry.username == principal.username)
+            AuditEntry.project_code.in_(codes) | own,
+            AuditEntry.action.not_in(TYPED_LINE_ACTIONS) | AuditEntry.project_code.in_(line_codes) | own,
         )
     if flt.username:
         stmt = stmt.where(AuditEntry.username == flt.username)

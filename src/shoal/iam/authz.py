@@ -47,6 +47,9 @@ class Action(StrEnum):
     CLUSTER_DELETE = "cluster_delete"
     CLOUD_ACCOUNT_USE = "cloud_account_use"
     CLOUD_ACCOUNT_MANAGE = "cloud_account_manage"
+    #: Read the lines typed in a project's web consoles (``console.command`` audit entries): they may
+    #: hold secrets (``--from-literal=password=…``), so viewers and developers see only their own.
+    CONSOLE_AUDIT_VIEW = "console_audit_view"
     # platform actions
     PROJECT_CREATE = "project_create"
     USER_MANAGE = "user_manage"
@@ -62,6 +65,7 @@ _MANAGER = _DEVELOPER | {
     Action.CLUSTER_MANAGE,
     Action.CLUSTER_DELETE,
     Action.CLOUD_ACCOUNT_MANAGE,
+    Action.CONSOLE_AUDIT_VIEW,
 }
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
