@@ -72,11 +72,13 @@ async def test_bad_duration_and_validation_errors_are_4xx_with_hints(client: htt
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
 
-async def test_health_readiness_and_metrics(client: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+async def test_health_readiness_and_metrics(client: httpx.AsyncClient, ctx: AppContext,
+                                            admin_headers: dict[str, str]) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json()["database"] == "ok"
     await client.get("/api/v1/projects", headers=admin_headers)
-    metrics = (await client.get("/metrics")).text
+    ctx.settings.metrics_token = "scrape-token-0123456789"
+    metrics = (await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-0123456789"})).text
     assert 'shoal_http_requests_total{method="GET",route="/api/v1/projects",status="200"}' in metrics
     assert "shoal_http_request_duration_seconds_bucket" in metrics
     r = await client.get("/healthz", headers={"X-Request-ID": "abc123"})

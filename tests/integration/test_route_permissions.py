@@ -133,3 +133,23 @@ async def test_refusals_are_audited(client: httpx.AsyncClient, world: dict[str, 
     audit = (await client.get("/api/v1/audit?username=eve&outcome=denied", headers=admin_headers)).json()
     assert audit["total"] == 1
     assert audit["items"][0]["action"] == "enable_project"
+
+
+# Operations routes outside /api/: health checks are open, metrics need their own token (SHOAL_METRICS_TOKEN),
+# which no user token replaces; with none configured they are closed to everyone.
+OPERATIONS = [("GET", "/healthz", 200), ("GET", "/readyz", 200), ("GET", "/metrics", 403)]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), OPERATIONS, ids=[f"{m} {p}" for m, p, _ in OPERATIONS])
+async def test_operations_routes(client: httpx.AsyncClient, world: dict[str, str], admin_headers: dict[str, str],
+                                 method: str, path: str, status: int) -> None:
+    for headers in ({}, world, admin_headers):
+        r = await client.request(method, path, headers=headers)
+        assert r.status_code == status, (headers, r.text)
+
+
+def test_operations_table_covers_every_route_outside_api(ctx: AppContext) -> None:
+    app = create_app(ctx, with_web=False)
+    served = {(method.upper(), path) for path, ops in app.openapi()["paths"].items()
+              if not path.startswith("/api/") for method in ops}
+    assert served == {(m, p) for m, p, _ in OPERATIONS}

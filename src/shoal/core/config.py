@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     demo: bool = Field(
         False, description="The demo is running ('make demo' sets SHOAL_DEMO=true): users may start the demo task "
                            "type. Leave off in production, where it would only hold worker slots.")
+    metrics_token: str = Field(
+        "", description="Bearer token Prometheus must send to read /metrics; empty (default): /metrics is closed "
+                        "(403).")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)

@@ -1,11 +1,24 @@
-"""Health, readiness and Prometheus metrics for operators and load balancers."""
+"""Health, readiness and Prometheus metrics for operators and load balancers.
+
+``/healthz`` and ``/readyz`` are open (load balancers and kubelets call them
+without credentials; they say nothing but ok). ``/metrics`` names routes, clusters
+and traffic, so it is closed unless ``SHOAL_METRICS_TOKEN`` is set, and then needs
+that token as a bearer token, which Prometheus sends with
+``authorization: {credentials: …}`` in a scrape config or a ServiceMonitor. The
+gateway's front hands every path outside ``/clusters/`` to this app, so this is
+the only place metrics are served.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shoal.api.deps import CtxDep
+from shoal.core.errors import PermissionDenied, Unauthenticated
+from shoal.core.security import tokens_equal
 
 router = APIRouter(tags=["operations"])
 
@@ -25,6 +38,21 @@ async def readyz(ctx: CtxDep, response: Response) -> dict[str, str]:
     return {"status": "ok", "database": "ok"}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def check_metrics_token(configured: str, authorization: str) -> None:
+    """Let a scrape through only with the configured token; with none configured, nobody."""
+    if not configured:
+        raise PermissionDenied("error.metrics_closed", error_code="metrics_closed", hint="hint.metrics_closed")
+    scheme, _, sent = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not tokens_equal(sent.strip(), configured):
+        raise Unauthenticated("error.metrics_token", error_code="metrics_token", hint="hint.metrics_token")
+
+
+async def _metrics_token(ctx: CtxDep, authorization: Annotated[str, Header(include_in_schema=False)] = "") -> None:
+    check_metrics_token(ctx.settings.metrics_token, authorization)
+
+
+@router.get("/metrics", summary="Prometheus metrics (bearer SHOAL_METRICS_TOKEN)", response_class=Response,
+            dependencies=[Depends(_metrics_token)],
+            responses={401: {"description": "no or wrong token"}, 403: {"description": "no token configured"}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
