@@ -174,7 +174,8 @@ async def test_admin_edits_the_maintainers_of_a_business(client: httpx.AsyncClie
 async def test_maintainers_of_a_bkcmdb_business_are_refused_with_a_reason(ctx: AppContext, settings: Settings,
                                                                           admin_headers: dict[str, str]) -> None:
     # The refusal comes before any call to CMDB, so the adapter points nowhere.
-    cmdb = BkCmdbDirectory(BusinessSettings(directory="bkcmdb", cmdb_url="http://127.0.0.1:9", cmdb_timeout=1))
+    cmdb = BkCmdbDirectory(BusinessSettings(directory="bkcmdb", cmdb_url="http://127.0.0.1:9", cmdb_timeout=1,
+                                            cmdb_allow_http=True))
     context = build_context(settings, directory=cmdb)
     try:
         app = create_app(context, with_web=False)

@@ -24,7 +24,9 @@ BUSINESSES = [
 
 
 def settings(url: str, secret: str = APP_SECRET) -> BusinessSettings:
-    return BusinessSettings(directory="bkcmdb", cmdb_url=url, cmdb_app_secret=secret, cmdb_timeout=5)
+    # The fake CMDB speaks plain http on loopback: allowed explicitly, as an admin would have to.
+    return BusinessSettings(directory="bkcmdb", cmdb_url=url, cmdb_app_secret=secret, cmdb_timeout=5,
+                            cmdb_allow_http=True)
 
 
 async def test_maintained_by_pages_and_matches_exact_names(ctx: AppContext) -> None:

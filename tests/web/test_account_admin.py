@@ -169,7 +169,7 @@ async def test_bkcmdb_maintainers_are_read_only_with_the_reason(ctx: AppContext,
     businesses = [{"bk_biz_id": 100, "bk_biz_name": "Payments", "bk_biz_maintainer": "alice,admin"}]
     with ThreadedServer(make_app(businesses, [])) as fake:
         cmdb = BkCmdbDirectory(BusinessSettings(directory="bkcmdb", cmdb_url=fake.url, cmdb_app_secret=APP_SECRET,
-                                                cmdb_timeout=5))
+                                                cmdb_timeout=5, cmdb_allow_http=True))
         context = build_context(settings, directory=cmdb)
         try:
             async with browser(context) as client:

@@ -5,18 +5,28 @@ from __future__ import annotations
 import asyncio
 
 import typer
+from pydantic import ValidationError
 
-from shoal.core.config import load_settings
+from shoal.core.config import Settings, describe_settings_error, load_settings
 from shoal.core.logging import configure_logging
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+
+
+def settings_or_exit() -> Settings:
+    """The settings from the environment; a wrong one ends the command with a clear message, not a traceback."""
+    try:
+        return load_settings()
+    except ValidationError as e:
+        typer.echo("Shoal cannot start: the configuration is wrong.\n" + describe_settings_error(e), err=True)
+        raise typer.Exit(2) from None
 
 
 def server() -> None:
     """Run the Shoal server: API, web UI and an in-process task worker."""
     from shoal.server import announce, prepare, serve
 
-    settings = load_settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_json)
     ctx, created = asyncio.run(prepare(settings))
     announce(settings, created)
@@ -29,7 +39,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to 
     """Apply database migrations (the server also does this at start)."""
     from shoal.store.migrate import upgrade
 
-    settings = load_settings()
+    settings = settings_or_exit()
     upgrade(settings.effective_database_url, revision)
     typer.echo(f"database at revision {revision}")
 

@@ -206,12 +206,12 @@ def worker(
     imports: list[str] = typer.Option(None, "--import", help="Extra module registering step/task types"),
 ) -> None:
     """Run a task worker against the server's database (add as many as you like)."""
+    from shoal.cli.server_cmds import settings_or_exit
     from shoal.context import build_context
-    from shoal.core.config import load_settings
     from shoal.core.logging import configure_logging
     from shoal.tasks.worker import WorkerSettings, load_task_modules, run_worker
 
-    settings = load_settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_json)
     overrides = {k: v for k, v in {"concurrency": concurrency, "lease_seconds": lease, "poll_interval": poll}.items()
                  if v is not None}

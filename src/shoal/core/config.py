@@ -10,11 +10,20 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["AuthSettings", "BusinessSettings", "ConsoleSettings", "GatewaySettings", "Settings", "load_settings"]
+__all__ = [
+    "AuthSettings",
+    "BusinessSettings",
+    "ConsoleSettings",
+    "GatewaySettings",
+    "Settings",
+    "describe_settings_error",
+    "load_settings",
+]
 
 
 class AuthSettings(BaseModel):
@@ -51,6 +60,24 @@ class BusinessSettings(BaseModel):
     cmdb_app_code: str = Field("shoal", description="bk_app_code sent to BK-CMDB.")
     cmdb_app_secret: str = Field("", description="bk_app_secret sent to BK-CMDB.")
     cmdb_timeout: float = Field(10.0, description="Seconds to wait for BK-CMDB before giving up.")
+    # -- security: BK-CMDB transport ---
+    cmdb_allow_http: bool = Field(
+        False, description="Allow a plain-http cmdb_url. Off by default: the app secret and every user's businesses "
+                           "would cross the network readable and forgeable; turn on only for a CMDB on a trusted "
+                           "link (or a test fake).")
+
+    @model_validator(mode="after")
+    def _check_cmdb_url(self) -> BusinessSettings:
+        """Refuse a CMDB URL that is not https (unless http is allowed explicitly) before anything starts."""
+        if not self.cmdb_url:
+            return self
+        scheme = urlsplit(self.cmdb_url).scheme.lower()
+        if scheme == "https" or (scheme == "http" and self.cmdb_allow_http):
+            return self
+        if scheme == "http":
+            raise ValueError(f"SHOAL_BUSINESS__CMDB_URL must use https, got {self.cmdb_url!r}; set "
+                             "SHOAL_BUSINESS__CMDB_ALLOW_HTTP=true to allow plain http on a trusted network")
+        raise ValueError(f"SHOAL_BUSINESS__CMDB_URL must be an https:// URL, got {self.cmdb_url!r}")
 
 
 class GatewaySettings(BaseModel):
@@ -182,3 +209,13 @@ def load_settings(**overrides: object) -> Settings:
             write_private(key_file, secrets.token_urlsafe(32))
         settings.secret_key = key_file.read_text().strip()
     return settings
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per wrong setting, named by its environment variable, for a start-up error without a traceback."""
+    lines = []
+    for item in error.errors():
+        name = "SHOAL_" + "__".join(str(part).upper() for part in item.get("loc", ()))
+        message = str(item.get("msg", "")).removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}")
+    return "\n".join(lines)
