@@ -147,3 +147,14 @@ async def test_cli_login_shows_the_wait(cli_env: str) -> None:
     assert "Error: Too many failed logins: try again in 1 seconds." in text
     assert "Hint: Repeated failed logins" in text
     assert "Traceback" not in text
+
+
+async def test_odd_usernames_are_plain_failures(client: httpx.AsyncClient) -> None:
+    """A NUL (which PostgreSQL text cannot hold) or a case variant neither crashes nor logs anyone in."""
+    for name in ("adm\x00in", "ADMIN", "admin\x00"):
+        r = await _login(client, ADMIN_PASSWORD, username=name)
+        assert r.status_code == 401, r.text
+    # 'ADMIN' counts for the account 'admin' (the NUL names do not): four more failures make five.
+    for _ in range(4):
+        assert (await _login(client, WRONG)).status_code == 401
+    assert (await _login(client, ADMIN_PASSWORD)).status_code == 429

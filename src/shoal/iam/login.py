@@ -56,7 +56,8 @@ async def password_login(
     :class:`Unauthenticated` (never saying whether the name or the password was
     wrong) otherwise. ``via`` names the path (``web``, ``api``, ``cli``) in the audit.
     """
-    name = username.strip()[:_NAME_LENGTH]
+    # PostgreSQL text cannot hold NUL and no username has one: such a name stays unknown but storable.
+    name = username.strip()[:_NAME_LENGTH].replace("\x00", "\ufffd")
     now = utcnow()
     async with db.session() as check:
         block = await throttle.blocked(check, name, source, now)
