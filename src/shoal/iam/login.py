@@ -26,8 +26,10 @@ the credential it then creates.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.audit import service as audit
@@ -42,6 +44,8 @@ from shoal.store.models import User
 from shoal.store.types import utcnow
 
 __all__ = ["password_login"]
+
+log = logging.getLogger("shoal.iam.login")
 
 _NAME_LENGTH = 64
 
@@ -77,6 +81,11 @@ async def password_login(
             await throttle.record_failure(other, name, source, settings, now)
             await audit.record(other, None, "auth.login", target_type="user", target_id=name, outcome="failure",
                                username=name, detail={"source": source, "via": via})
+        try:
+            async with db.session() as other:
+                await throttle.forget_quiet(other, settings, now)
+        except SQLAlchemyError:  # housekeeping only: the next failure tries again
+            log.warning("could not forget quiet login counts", exc_info=True)
         raise Unauthenticated("error.bad_login")
     await throttle.clear_account(session, name)
     principal = await load_principal(session, user, via=via, source=source)

@@ -32,7 +32,7 @@ from shoal.core.config import AuthSettings
 from shoal.iam.models import LoginThrottle
 
 __all__ = ["ACCOUNT", "ADDRESS", "Block", "account_key", "address_key", "backoff_seconds", "blocked",
-           "clear_account", "record_failure"]
+           "clear_account", "forget_quiet", "record_failure"]
 
 ACCOUNT = "account"
 ADDRESS = "address"
@@ -117,10 +117,22 @@ async def _count(session: AsyncSession, kind: str, key: str, threshold: int, set
 
 async def record_failure(session: AsyncSession, username: str, source: str, settings: AuthSettings,
                          now: datetime) -> None:
-    """Count a failed login for its account and its address (and forget counts that have gone quiet)."""
+    """Count a failed login for its account and its address.
+
+    Always the account's row first, then the address's: concurrent failures lock
+    rows in one order, so they cannot deadlock on PostgreSQL.
+    """
     await _count(session, ACCOUNT, account_key(username), settings.login_account_failures, settings, now)
     await _count(session, ADDRESS, address_key(source), settings.login_address_failures, settings, now)
-    # Keep the table small: attackers choose the usernames, so rows for made-up names must go too.
+
+
+async def forget_quiet(session: AsyncSession, settings: AuthSettings, now: datetime) -> None:
+    """Delete counts that have gone quiet and are not blocking, so the table stays small.
+
+    Attackers choose the usernames, so rows for made-up names must go too. Run in a
+    transaction of its own (not with :func:`record_failure`): a DELETE over many rows
+    holding another failure's row locks could deadlock with it.
+    """
     forgotten = now - timedelta(seconds=settings.login_forget_seconds)
     await session.execute(delete(LoginThrottle).where(
         LoginThrottle.last_failure_at < forgotten,
