@@ -71,8 +71,8 @@ async def test_unknown_user_takes_as_long_as_a_known_one(client: httpx.AsyncClie
     known_ms, unknown_ms = statistics.median(known) * 1000, statistics.median(unknown) * 1000
     print(f"\nlogin failure, median of {ROUNDS}: known user {known_ms:.1f} ms, unknown user {unknown_ms:.1f} ms "
           f"(argon2 verify alone {realistic_argon2 * 1000:.1f} ms)")
-    # Without the dummy verification an unknown user answers in the database time alone, a fraction of this.
-    assert unknown_ms >= realistic_argon2 * 1000 * 0.8
+    # Without the dummy verification an unknown user answers in the database time alone: old main measured
+    # known 72 ms, unknown 12 ms here (a ratio of 0.17).
     assert 0.5 <= unknown_ms / known_ms <= 2.0
 
 
@@ -91,14 +91,19 @@ async def test_password_check_does_not_block_the_event_loop(client: httpx.AsyncC
             last = now
 
     running = asyncio.get_running_loop().create_task(ticker())
+    stalls, logins = [], []
     try:
-        for _ in range(4):
-            await _timed_failure(client, known_user)
+        for _ in range(5):
+            gaps.clear()
+            logins.append(await _timed_failure(client, known_user))
+            stalls.append(max(gaps, default=0.0))
     finally:
         stop.set()
         await running
-    longest = max(gaps)
-    print(f"\nlongest event-loop stall during 4 logins: {longest * 1000:.1f} ms "
+    stall, login = statistics.median(stalls), statistics.median(logins)
+    print(f"\nlongest event-loop stall per login, median of 5: {stall * 1000:.1f} ms; one login {login * 1000:.1f} ms "
           f"(argon2 verify {realistic_argon2 * 1000:.1f} ms)")
-    # On the event loop, every verification would stall the loop for its whole duration.
-    assert longest < realistic_argon2 * 0.6
+    # On the event loop, the verification stalls the loop for most of a login (old main: 26 ms of 30 ms).
+    # Medians over logins of this very run: a busy machine slows both sides alike, and one stray
+    # scheduling delay does not decide the outcome.
+    assert stall < login * 0.5
