@@ -63,8 +63,7 @@ async def password_login(
     # PostgreSQL text cannot hold NUL and no username has one: such a name stays unknown but storable.
     name = username.strip()[:_NAME_LENGTH].replace("\x00", "\ufffd")
     now = utcnow()
-    async with db.session() as check:
-        block = await throttle.blocked(check, name, source, now)
+    block = await throttle.blocked(session, name, source, now)
     if block is not None:
         async with db.session() as other:
             await audit.record(other, None, "auth.login", target_type="user", target_id=name, outcome="denied",
