@@ -127,7 +127,7 @@ class _LocalAddresses:
     Binding needs no interface list and sees every namespace-local address (IPv4
     and IPv6). Where the kernel lets programs bind to any address
     (``net.ipv4.ip_nonlocal_bind``) the test would call everything local; that
-    is detected once (binding 192.0.2.1, a documentation address) and the test
+    is detected once (the sysctl, or elsewhere binding a documentation address) and the test
     is then off (loopback, the listen address and the database host are still refused).
     """
 
@@ -145,9 +145,21 @@ class _LocalAddresses:
                 return False
         return True
 
+    def _bind_test_works(self) -> bool:
+        flags = []
+        for path in ("/proc/sys/net/ipv4/ip_nonlocal_bind", "/proc/sys/net/ipv6/ip_nonlocal_bind"):
+            try:
+                with open(path) as handle:
+                    flags.append(handle.read().strip())
+            except OSError:
+                continue
+        if flags:
+            return all(flag == "0" for flag in flags)
+        return not self._binds(ipaddress.IPv4Address("198.51.100.254"))  # not Linux: a documentation address
+
     def __contains__(self, ip: IPAddress) -> bool:
         if self._usable is None:
-            self._usable = not self._binds(ipaddress.IPv4Address("192.0.2.1"))
+            self._usable = self._bind_test_works()
             if not self._usable:
                 log.warning("this host lets programs bind to any address (ip_nonlocal_bind): Shoal cannot tell "
                             "its own addresses apart; only loopback, the listen and the database host are refused")
@@ -229,7 +241,7 @@ class AddressPolicy:
                     allow.append(network)
                 else:
                     deny.append(network)
-        names: dict[str, str] = {"localhost": "loopback"}
+        names: dict[str, str] = {}
         own: frozenset[IPAddress] = frozenset()
         listen_host = listen.rpartition(":")[0].strip("[]") if listen else ""
         if listen_host and listen_host not in ("0.0.0.0", "::", "*"):
