@@ -165,9 +165,15 @@ def load_yaml(text: str) -> dict[str, Any]:
         raise KubeconfigProblem("check.parse.too_large", "hint.check.parse_flat", max=MAX_BYTES // 1024)
     if not text.strip():
         raise KubeconfigProblem("check.parse.empty", "hint.check.parse_paste")
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
         doc = loader.get_single_data()
+    except yaml.reader.ReaderError as e:  # a control character or NUL: binary data, most likely
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise KubeconfigProblem("check.parse.yaml", "hint.check.parse_paste", line=line, column=column,
+                                problem=f"character #x{e.character:04x} is not allowed in YAML text") from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
@@ -177,7 +183,8 @@ def load_yaml(text: str) -> dict[str, Any]:
         raise KubeconfigProblem("check.parse.yaml", "hint.check.parse_paste", line=0, column=0,
                                 problem=type(e).__name__) from e
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(doc, dict):
         raise KubeconfigProblem("check.parse.not_mapping", "hint.check.parse_paste")
     return doc
