@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from tests.security.test_kube_kubeconfig import BOMB, GOOD
+from tests.security.test_kube_kubeconfig import GOOD
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 
@@ -58,7 +58,10 @@ def test_a_binary_file_is_named_not_a_traceback(api_server: str, tmp_path: Path,
     pytest.param(b"current-context: x\x00\x01\n", "character #x0000 is not allowed in YAML text (line 1, column 19)",
                  id="nul"),
     pytest.param(b"clusters: [\n", "is not a kubeconfig: The kubeconfig is not valid YAML", id="not-yaml"),
-    pytest.param(BOMB.encode(), "uses a YAML anchor or alias (&name / *name) at line 1, column 4", id="bomb"),
+    # a small alias: the full bomb is posted only in a capped subprocess (test_kube_kubeconfig), since an
+    # old CLI would send it on to the test's own server
+    pytest.param(b"x: &x [a, b]\ny: *x\n", "uses a YAML anchor or alias (&name / *name) at line 1, column 4",
+                 id="alias"),
     pytest.param(GOOD.encode() + b"#" + b"x" * 300_000, "is larger than 256 KiB: it is not a kubeconfig", id="large"),
 ])
 def test_bad_files_get_their_own_message(api_server: str, tmp_path: Path, data: bytes, says: str) -> None:
