@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.kube import kubeconfig
 from shoal.kube.kubeconfig import KubeconfigProblem, parse_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,8 +82,15 @@ REFUSED = [
 ]
 
 
+@pytest.fixture(params=["libyaml", "python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both readers: libyaml's event scan (the usual wheels) and the pure-Python loader (no libyaml)."""
+    monkeypatch.setattr(kubeconfig, "_FAST", request.param == "libyaml")
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("text", "key"), REFUSED)
-def test_refused_with_its_own_message(text: str, key: str) -> None:
+def test_refused_with_its_own_message(text: str, key: str, parser: str) -> None:
     with pytest.raises(KubeconfigProblem) as caught:
         parse_kubeconfig(text)
     assert caught.value.key == key, caught.value.params
@@ -96,7 +104,7 @@ def test_the_size_cap_is_256_kib() -> None:
     assert parse_kubeconfig(GOOD + "# " + "x" * 200 * 1024 + "\n").credential.token == "abc"
 
 
-def test_a_plain_kubeconfig_still_parses() -> None:
+def test_a_plain_kubeconfig_still_parses(parser: str) -> None:
     parsed = parse_kubeconfig(GOOD)
     assert parsed.credential.server == "https://10.0.0.1:6443" and parsed.credential.token == "abc"
     assert parsed.credential.insecure is True
