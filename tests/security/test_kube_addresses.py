@@ -18,6 +18,8 @@ default install it with the ``strict`` fixture.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
 import shutil
@@ -37,11 +39,14 @@ from shoal.clusters.health import HealthLoop
 from shoal.clusters.models import Cluster
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings
+from shoal.core.errors import ShoalError
+from shoal.demo import demo_address_policy
 from shoal.kube import addresses
 from shoal.kube.addresses import AddressPolicy, AddressRefused, PolicyError
 from shoal.kube.client import KubeClient
 from shoal.kube.credentials import Credential
-from shoal.kube.pool import Upstream
+from shoal.kube.kubeconfig import parse_kubeconfig
+from shoal.kube.pool import Upstream, UpstreamRefused
 from shoal.tasks.worker import Worker, WorkerSettings, load_task_modules
 from tests.conftest import TEST_ADDRESS_POLICY
 from tests.support.api import enabled_project
@@ -145,6 +150,16 @@ def test_bad_policies_stop_start_up_with_the_entry(spec: str, says: str, setting
     addresses.install(AddressPolicy.parse(TEST_ADDRESS_POLICY))
 
 
+def test_the_demo_allows_kubesims_address_and_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOAL_CLUSTER_ADDRESS_POLICY")
+    assert demo_address_policy() == "allow=127.0.0.1"
+    demo = AddressPolicy.parse(demo_address_policy())
+    assert demo.verdict("127.0.0.1") is None
+    assert demo.verdict("127.0.0.2") == "loopback" and demo.verdict("169.254.169.254") == "metadata"
+    monkeypatch.setenv("SHOAL_CLUSTER_ADDRESS_POLICY", "deny=10.0.0.0/8")
+    assert AddressPolicy.parse(demo_address_policy()).verdict("10.1.1.1") == "denied"
+
+
 # --- every dial point, over real sockets -------------------------------------------------------
 
 async def test_localhost_is_resolved_and_refused_at_every_dial_point(sim: Simulator, strict: AddressPolicy) -> None:
@@ -173,14 +188,58 @@ async def test_localhost_is_resolved_and_refused_at_every_dial_point(sim: Simula
         await upstream.aclose()
 
 
-async def test_allowed_loopback_connects(sim: Simulator) -> None:
-    """The session's allow=loopback lets the same dial points through (the refusal above is the policy's)."""
-    upstream = Upstream("k", Credential(server=f"https://localhost:{_port(sim)}", token="t", insecure=True),
-                        max_connections=2, connect_timeout=5)
+async def test_allowed_loopback_connects_and_tls_verifies_the_name(sim: Simulator) -> None:
+    """The session's allow=loopback lets the same dial points through (the refusal above is the policy's);
+    the connection goes to the checked address and TLS still verifies the name against kubesim's CA."""
+    credential = parse_kubeconfig(_kubeconfig(sim, f"https://localhost:{_port(sim)}")).credential
+    assert not credential.insecure and credential.ca_pem
+    kube = KubeClient(credential, timeout=5)
     try:
-        connection = await upstream.open()
-        assert not connection.closed
-        connection.close()
+        assert (await kube.version())["gitVersion"].startswith("v1.")
+    finally:
+        await kube.close()
+    upstream = Upstream("k", credential, max_connections=2, connect_timeout=5)
+    try:
+        response = await upstream.send("GET", b"/version", [], None, read_timeout=5)
+        body = b"".join([chunk async for chunk in response.chunks()])
+        await response.aclose()
+        assert response.status == 200 and b"gitVersion" in body
+    finally:
+        await upstream.aclose()
+
+
+@pytest.fixture
+async def redirector() -> AsyncIterator[str]:
+    """A server on loopback that answers everything with a redirect to the metadata address."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\n"
+                         b"content-length: 0\r\nconnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_redirects_are_not_followed(redirector: str) -> None:
+    kube = KubeClient(Credential(server=redirector, token="t"), timeout=5)
+    try:
+        with pytest.raises(ShoalError) as caught:
+            await kube.version()
+    finally:
+        await kube.close()
+    assert not isinstance(caught.value, AddressRefused) and caught.value.params["status"] == 302
+    upstream = Upstream("k", Credential(server=redirector, token="t"), max_connections=2, connect_timeout=5)
+    try:
+        with pytest.raises(UpstreamRefused) as refused:
+            await upstream.websocket(b"/api/v1/namespaces/default/pods/p/exec?command=ls", [], [])
+        assert refused.value.status == 302
     finally:
         await upstream.aclose()
 
@@ -240,6 +299,13 @@ async def test_check_does_not_reflect_what_answers_at_shoals_own_port(
     assert tls["name"] == "tls"
     assert tls["message"] == ("The TLS handshake with 127.0.0.1 failed: the address does not speak TLS that "
                               "Shoal can use.")
+
+
+async def test_check_calls_a_redirect_not_kubernetes(client: httpx.AsyncClient, mona: dict[str, str],
+                                                     sim: Simulator, redirector: str) -> None:
+    item = await _check(client, mona, _kubeconfig(sim, redirector))
+    assert item["name"] == "version"
+    assert item["message"] == f"{redirector} answered, but not as a Kubernetes API server."
 
 
 async def test_check_does_not_tell_port_states_apart(client: httpx.AsyncClient, mona: dict[str, str],

@@ -168,14 +168,16 @@ class KubeClient:
             headers = {"Content-Type": "application/json"}
         query = {k: str(v) for k, v in (params or {}).items() if v is not None} or None
         try:
+            # no redirects: an API server does not send them, and following one would dial an address
+            # the cluster chose (each new connection is still checked by the address policy)
             async with self._client().request(
-                    method, url, data=data, params=query, headers=headers,
+                    method, url, data=data, params=query, headers=headers, allow_redirects=False,
                     server_hostname=self.credential.tls_server_name if self._https else None) as response:
                 body = await response.read()
                 status, phrase = response.status, response.reason or ""
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             _translate(e, self.credential.server, self.timeout)
-        if status >= 400:
+        if status >= 300:  # a redirect included: not followed (see above)
             raise _status_error(status, phrase, body, self.credential.server)
         if not body:
             return None

@@ -43,7 +43,7 @@ import yarl
 from multidict import CIMultiDict
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
 from shoal.core.errors import ClusterUnreachable, Invalid
@@ -79,6 +79,16 @@ class UpstreamResponse:
 
     async def aclose(self) -> None:
         raise NotImplementedError
+
+
+def _declined(error: BaseException) -> InvalidStatus | None:
+    """The cluster's non-101 answer behind a websocket failure, if that is what it was."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, InvalidStatus):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _broken(server: str, error: BaseException) -> ClusterUnreachable:
@@ -344,8 +354,15 @@ class Upstream:
                 additional_headers=extra, subprotocols=[Subprotocol(p) for p in subprotocols] or None,
                 compression=None, max_size=None, open_timeout=self.connect_timeout, ping_interval=None,
                 close_timeout=5, user_agent_header=None, proxy=None)
-        except InvalidStatus as e:
-            response = e.response
+        except (InvalidStatus, InvalidURI, ValueError) as e:
+            # a redirect is not followed (it would dial an address nobody checked): with our own socket
+            # websockets refuses it (ValueError, or InvalidURI for an http:// target) over the cluster's
+            # InvalidStatus, which is relayed like any other refusal
+            status = _declined(e)
+            if status is None:
+                sock.close()
+                raise
+            response = status.response
             raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw_items()]
             raise UpstreamRefused(response.status_code, raw, bytes(response.body or b"")) from e
         except TimeoutError as e:
