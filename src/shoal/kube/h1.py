@@ -33,7 +33,7 @@ from typing import Protocol, cast
 
 import httptools
 
-from shoal.kube.addresses import connect_socket
+from shoal.kube.addresses import create_connection
 
 __all__ = ["Exchange", "H1Connection", "StaleConnection", "open_connection"]
 
@@ -324,13 +324,6 @@ async def open_connection(host: str, port: int, ssl_context: ssl.SSLContext | No
     new connection (``kube.addresses``); TLS verifies ``server_name or host``, not the address.
     Raises ``AddressRefused`` for a refused address.
     """
-    loop = asyncio.get_running_loop()
-    sock = await connect_socket(host, port, server=server)
-    try:
-        _, protocol = await loop.create_connection(
-            H1Connection, sock=sock, ssl=ssl_context,
-            server_hostname=(server_name or host) if ssl_context is not None else None)
-    except BaseException:
-        sock.close()
-        raise
+    _, protocol = await create_connection(H1Connection, host, port, ssl=ssl_context,
+                                          server_hostname=server_name or host, server=server)
     return protocol
