@@ -40,7 +40,6 @@ from shoal.clusters.models import Cluster
 from shoal.context import AppContext, build_context
 from shoal.core.config import Settings
 from shoal.core.errors import ShoalError
-from shoal.demo import demo_address_policy
 from shoal.kube import addresses
 from shoal.kube.addresses import AddressPolicy, AddressRefused, PolicyError
 from shoal.kube.client import KubeClient
@@ -151,6 +150,8 @@ def test_bad_policies_stop_start_up_with_the_entry(spec: str, says: str, setting
 
 
 def test_the_demo_allows_kubesims_address_and_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.demo import demo_address_policy
+
     monkeypatch.delenv("SHOAL_CLUSTER_ADDRESS_POLICY")
     assert demo_address_policy() == "allow=127.0.0.1"
     demo = AddressPolicy.parse(demo_address_policy())
