@@ -7,6 +7,7 @@ so the same suite runs on SQLite and on a real PostgreSQL 15.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +23,12 @@ from shoal.iam.accounts import bootstrap_admin
 from shoal.store.migrate import upgrade
 from tests.support.postgres import PostgresServer
 from tests.support.threaded_server import ThreadedServer
+
+# kubesim and the test servers listen on loopback, which the cluster address policy refuses by default
+# (tests/security/test_kube_addresses.py checks that default with a policy of its own). Set before any
+# Settings is built, so every server, worker and subprocess of the session reads it.
+TEST_ADDRESS_POLICY = "allow=loopback"
+os.environ["SHOAL_CLUSTER_ADDRESS_POLICY"] = TEST_ADDRESS_POLICY
 
 # Cheap argon2 parameters for tests only: the hashes stay real argon2id, just faster to compute.
 configure_password_hashing(time_cost=1, memory_cost_kib=1024)

@@ -12,6 +12,7 @@ from shoal.business.directory import BusinessDirectory
 from shoal.business.factory import make_directory
 from shoal.core.config import Settings
 from shoal.core.security import SecretBox
+from shoal.kube import addresses
 from shoal.store.db import Database
 
 __all__ = ["AppContext", "build_context"]
@@ -29,6 +30,10 @@ class AppContext:
 
 
 def build_context(settings: Settings, directory: BusinessDirectory | None = None) -> AppContext:
+    """The process's context; also installs the cluster address policy every connection to a cluster obeys
+    (a bad ``SHOAL_CLUSTER_ADDRESS_POLICY`` stops start-up here with the entry it cannot read)."""
+    addresses.install(addresses.AddressPolicy.parse(settings.cluster_address_policy, listen=settings.listen,
+                                                    database_url=settings.effective_database_url))
     return AppContext(
         settings=settings,
         db=Database(settings.effective_database_url),

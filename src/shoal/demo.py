@@ -108,10 +108,16 @@ def grant_shoal_groups(sim: Simulator) -> None:
         cluster.grant_group(group, role)
 
 
+def demo_address_policy() -> str:
+    """kubesim listens on 127.0.0.1, which the cluster address policy refuses by default: the demo
+    allows that one address explicitly, on top of whatever SHOAL_CLUSTER_ADDRESS_POLICY says."""
+    return ";".join(filter(None, [os.environ.get("SHOAL_CLUSTER_ADDRESS_POLICY", ""), "allow=127.0.0.1"]))
+
+
 def main() -> None:
     os.environ.setdefault("SHOAL_DATA_DIR", "data/demo")
     os.environ.setdefault("SHOAL_DEMO", "true")  # the demo task type may be started (Settings.demo)
-    settings = load_settings()
+    settings = load_settings(cluster_address_policy=demo_address_policy())
     configure_logging(settings.log_level, as_json=False)
     ctx, _ = asyncio.run(prepare(settings))
     asyncio.run(seed(ctx))

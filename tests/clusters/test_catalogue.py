@@ -17,8 +17,7 @@ KEY = re.compile(r"""["']((?:cluster|check|hint\.check)\.[A-Za-z0-9_.-]*[A-Za-z0
 DYNAMIC = (
     [f"cluster.status.{s.value}" for s in ClusterStatus] + [f"cluster.env.{e.value}" for e in Environment]
     + [f"check.name.{n}" for n in (*CHECKS, "same_cluster")] + ["cluster.role.master", "cluster.role.node"]
-    + [f"check.tcp.{k}" for k in ("refused", "timeout", "unreachable")]
-    + [f"check.tls.{k}" for k in ("unknown_ca", "hostname", "expired", "other")]
+    + [f"check.tls.{k}" for k in ("unknown_ca", "hostname", "expired")]
     + [f"hint.check.tls_{k}" for k in ("unknown_ca", "hostname", "expired", "other")]
 )
 

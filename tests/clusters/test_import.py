@@ -146,7 +146,7 @@ def _file_ref(doc: dict[str, Any]) -> None:
 
 
 FAILURES = [
-    ("unreachable", _closed_port, "tcp", "refused the connection"),
+    ("unreachable", _closed_port, "tcp", "Could not connect"),
     ("no-such-host", _no_such_host, "dns", "The name no-such-host.invalid does not resolve"),
     ("wrong-ca", _wrong_ca, "tls", "not signed by the CA in the kubeconfig"),
     ("bad-token", _bad_token, "authentication", "rejected the token of user kubesim-user (HTTP 401)"),

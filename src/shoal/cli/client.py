@@ -40,12 +40,16 @@ def save_config(url: str, token: str, username: str) -> Path:
     return path
 
 
-def _language() -> str:
+def language() -> str:
+    """The CLI user's language: SHOAL_LANG, else zh-CN when the locale is Chinese, else en."""
     explicit = os.environ.get("SHOAL_LANG")
     if explicit:
         return explicit
     lang = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
     return "zh-CN" if lang.lower().startswith("zh") else "en"
+
+
+_language = language  # the older private name, still imported by cli.nodes
 
 
 def fail(message: str, hint: str | None = None) -> NoReturn:
@@ -74,7 +78,7 @@ class ApiClient:
         return f"ApiClient(url={self.url!r}, token=<hidden>)"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Accept-Language": _language(), "Accept": "application/json"}
+        headers = {"Accept-Language": language(), "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:

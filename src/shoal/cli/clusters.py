@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from shoal.cli.client import ApiClient, fail, out, output_json
+from shoal.cli.client import ApiClient, fail, language, out, output_json
 
 cluster_app = typer.Typer(no_args_is_help=True, help="Clusters: import by kubeconfig (导入集群), overview (总览).")
 
@@ -26,13 +26,44 @@ COLOURS = {"RUNNING": "green", "INITIALIZATION": "blue", "IMPORT-FAILURE": "red"
            "CONNECT-FAILURE": "red", "DELETING": "yellow", "DELETED": "dim", "DELETE-FAILURE": "red"}
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
+    """A kubeconfig file (or standard input) as text, refused with a message, never a traceback.
+
+    Read as bytes, at most the server's limit (256 KiB) plus one; then UTF-8 and YAML are
+    checked here (the same parser the server uses: no anchors, bounded depth), so a binary
+    or mistyped file is named before anything is sent.
+    """
+    from shoal.core.i18n import translate
+    from shoal.kube.kubeconfig import MAX_BYTES, KubeconfigProblem, load_yaml
+
+    lang = language()
+    shown = "standard input" if path == "-" else path
     try:
-        return Path(path).expanduser().read_text()
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with Path(path).expanduser().open("rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
     except OSError as e:
-        fail(f"cannot read {path}: {e.strerror}")
+        fail(translate("cli.file.unreadable", lang, path=shown, reason=e.strerror or type(e).__name__),
+             translate("hint.cli.file", lang))
+    if len(data) > MAX_BYTES:
+        fail(translate("cli.file.too_large", lang, path=shown, max=MAX_BYTES // 1024), translate("hint.cli.file", lang))
+    if data.startswith(_UTF16_BOMS):
+        fail(translate("cli.file.utf16", lang, path=shown), translate("hint.cli.utf16", lang))
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        fail(translate("cli.file.not_utf8", lang, path=shown, offset=e.start), translate("hint.cli.file", lang))
+    try:
+        load_yaml(text)
+    except KubeconfigProblem as e:
+        fail(translate("cli.file.not_yaml", lang, path=shown, problem=translate(e.key, lang, **e.params)),
+             translate(e.hint, lang))
+    return text
 
 
 def _status(value: str) -> Text:

@@ -17,6 +17,7 @@ callback the service passes in.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ from shoal.clusters.settings import ClusterSettings
 from shoal.core.errors import ShoalError
 from shoal.core.i18n import translate
 from shoal.kube import (
+    AddressRefused,
     Credential,
     KubeconfigProblem,
     ParsedKubeconfig,
     ProbeError,
+    check_address,
     connect,
     parse_kubeconfig,
     resolve,
@@ -50,6 +53,9 @@ DuplicateLookup = Callable[[str], Awaitable[tuple[str, str, str] | None]]
 
 _ACCESS_REVIEW = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 _SELF_REVIEW = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+#: failures to reach the address at all (their messages carry no answer of the other end)
+_TRANSPORT = frozenset({"error.cluster_timeout", "error.cluster_tls", "error.cluster_dns", "error.cluster_connect",
+                        "error.cluster_bad_pem"})
 
 
 @dataclass
@@ -144,7 +150,8 @@ async def _checks(run: _Run, report: CheckReport, text: str, settings: ClusterSe
                   lookup: DuplicateLookup | None, expect_uid: str | None) -> None:
     timeout = settings.connect_timeout
     try:
-        parsed = parse_kubeconfig(text)
+        # CPU-bound (pure-Python YAML, up to 256 KiB): never on the event loop
+        parsed = await asyncio.to_thread(parse_kubeconfig, text)
     except KubeconfigProblem as e:
         raise run.fail("parse", e.key, e.hint, **e.params) from None
     report.parsed = parsed
@@ -161,14 +168,21 @@ async def _checks(run: _Run, report: CheckReport, text: str, settings: ClusterSe
         addresses = await resolve(host, port, timeout)
     except ProbeError as e:
         raise run.fail("dns", "check.dns.fail", "hint.check.dns", host=host, detail=e.detail) from None
+    try:
+        # every address the name resolves to must be one Shoal may dial (link-local, metadata, loopback…)
+        for resolved in addresses:
+            check_address(resolved, host, cred.server)
+    except AddressRefused as e:
+        raise run.error("dns", e) from None
     run.ok("dns", "check.dns.ok", host=host, addresses=", ".join(addresses[:4]))
 
     address = addresses[0]
     try:
         await tcp_connect(address, port, timeout)
-    except ProbeError as e:
-        raise run.fail("tcp", f"check.tcp.{e.kind}", "hint.check.network", address=address, port=port,
-                       seconds=f"{timeout:g}", detail=e.detail) from None
+    except ProbeError:
+        # one message for refused, silent and unreachable: the check is not a port scanner
+        raise run.fail("tcp", "check.tcp.fail", "hint.check.network", address=address, port=port,
+                       seconds=f"{timeout:g}") from None
     run.ok("tcp", "check.tcp.ok", address=address, port=port)
 
     if url.scheme != "https":
@@ -178,8 +192,10 @@ async def _checks(run: _Run, report: CheckReport, text: str, settings: ClusterSe
         try:
             tls = await tls_handshake(cred, address, host, port, timeout)
         except ProbeError as e:
-            kind = e.kind if e.kind.startswith("tls_") else "tls_other"
-            raise run.fail("tls", f"check.{kind.replace('_', '.', 1)}", f"hint.check.{kind}", host=host,
+            if e.kind not in ("tls_unknown_ca", "tls_hostname", "tls_expired"):
+                # whatever the other end said (plain HTTP, another protocol) is not repeated
+                raise run.fail("tls", "check.tls.failed", "hint.check.tls_other", host=host) from None
+            raise run.fail("tls", f"check.{e.kind.replace('_', '.', 1)}", f"hint.check.{e.kind}", host=host,
                            detail=e.detail) from None
         except ShoalError as e:
             raise run.error("tls", e) from None
@@ -203,13 +219,22 @@ async def _api_checks(run: _Run, report: CheckReport, kube: Any, parsed: ParsedK
     rejected: ShoalError | None = None
     try:
         info = await kube.version()
-        report.version = str(info.get("gitVersion", ""))
-        run.ok("version", "check.version.ok", version=report.version or "?")
     except ShoalError as e:
-        if e.code != "error.cluster_unauthorized":
+        if e.code in _TRANSPORT or isinstance(e, AddressRefused):
             raise run.error("version", e) from None
+        if e.code != "error.cluster_unauthorized":
+            # any other answer (a web page, another service's error) is not described, only named
+            raise run.fail("version", "check.version.not_kubernetes", "hint.check.not_kubernetes",
+                           server=cred.server) from None
         rejected = e
         run.ok("version", "check.version.answered", server=cred.server)
+    else:
+        git_version = info.get("gitVersion") if isinstance(info, dict) else None
+        if not isinstance(git_version, str) or not git_version:
+            raise run.fail("version", "check.version.not_kubernetes", "hint.check.not_kubernetes",
+                           server=cred.server)
+        report.version = git_version[:64]
+        run.ok("version", "check.version.ok", version=report.version)
 
     report.user = parsed.user
     if rejected is None:

@@ -25,7 +25,7 @@ from shoal.clusters.models import Cluster, ClusterNode, ClusterStatus
 from shoal.clusters.settings import ClusterSettings
 from shoal.core.errors import ClusterUnreachable, ShoalError
 from shoal.core.security import SecretBox
-from shoal.kube import JSON, Credential, connect, parse_cpu, parse_quantity
+from shoal.kube import JSON, AddressRefused, Credential, connect, parse_cpu, parse_quantity
 from shoal.store.types import utcnow
 from shoal.tasks.models import Task, TaskStatus
 from shoal.tasks.registry import REGISTRY, PermanentError, StepContext, TemporaryError
@@ -80,7 +80,10 @@ async def _credential(ctx: StepContext) -> tuple[Cluster, Credential]:
 
 
 def _step_error(e: ShoalError) -> Exception:
-    """Network trouble may pass (retry); a rejected credential will not until someone replaces it."""
+    """Network trouble may pass (retry); a rejected credential will not until someone replaces it, nor an
+    address the cluster address policy refuses until an administrator changes the policy."""
+    if isinstance(e, AddressRefused):
+        return PermanentError(str(e))
     if isinstance(e, ClusterUnreachable) and e.code not in ("error.cluster_unauthorized", "error.cluster_forbidden"):
         return TemporaryError(str(e), delay=2.0)
     return PermanentError(str(e))

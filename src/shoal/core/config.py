@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     metrics_token: str = Field(
         "", description="Bearer token Prometheus must send to read /metrics; empty (default): /metrics is closed "
                         "(403).")
+    # -- security: cluster addresses (SHOAL_CLUSTER_ADDRESS_POLICY) ---
+    cluster_address_policy: str = Field(
+        "", description="Which addresses Shoal may dial a managed cluster at, beyond the fixed rules: "
+                        "'allow=<entries>;deny=<entries>', entries separated by commas. allow= takes networks "
+                        "(10.0.0.0/8), addresses, host names or the word 'loopback' and re-allows what is refused "
+                        "by default (loopback, this host's own addresses, the database host); deny= takes "
+                        "networks or addresses to refuse as well. Link-local and cloud metadata addresses are "
+                        "refused whatever this says. Empty: the defaults (private and public addresses allowed).")
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     business: BusinessSettings = Field(default_factory=BusinessSettings)

@@ -29,6 +29,7 @@ import aiohttp
 import yarl
 
 from shoal.core.errors import ClusterUnreachable, Conflict, Invalid, NotFound, ShoalError
+from shoal.kube.addresses import aiohttp_guard
 from shoal.kube.credentials import Credential
 from shoal.kube.transport import ssl_context
 
@@ -90,14 +91,17 @@ def _translate(exc: BaseException, server: str, timeout: float) -> NoReturn:
 
 def _status_error(status: int, reason_phrase: str, body: bytes, server: str) -> ShoalError:
     """The Shoal error for a non-2xx answer (a Kubernetes ``Status`` body when there is one)."""
+    # Only a Kubernetes Status object's reason and message are shown: any other body (an HTML page of
+    # whatever answered at that address) is never echoed, so a cluster address cannot be used to read
+    # another service's pages through Shoal's messages.
     reason, message = "", ""
     try:
         data = jsonlib.loads(body)
-        if isinstance(data, dict):
+        if isinstance(data, dict) and data.get("kind") == "Status":
             reason, message = str(data.get("reason", "")), str(data.get("message", ""))
     except ValueError:
-        message = body[:2000].decode("utf-8", errors="replace")
-    detail = _short(message or reason or reason_phrase)
+        pass
+    detail = _short(message or reason or f"{reason_phrase[:40]} (not a Kubernetes Status)".lstrip())
     params: dict[str, Any] = {"server": server, "status": status, "detail": detail}
     if status == 401:
         return ClusterUnreachable("error.cluster_unauthorized", hint="hint.cluster_credential", **params)
@@ -139,8 +143,11 @@ class KubeClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # every new connection's address is checked against the cluster address policy (kube.addresses)
+            host = yarl.URL(self._base).host or ""
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._max_connections, ttl_dns_cache=300,
-                                             enable_cleanup_closed=False)
+                                             enable_cleanup_closed=False,
+                                             socket_factory=aiohttp_guard(host, self.credential.server))
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, trust_env=False,
                 timeout=aiohttp.ClientTimeout(total=self.timeout), auto_decompress=True)
@@ -161,14 +168,16 @@ class KubeClient:
             headers = {"Content-Type": "application/json"}
         query = {k: str(v) for k, v in (params or {}).items() if v is not None} or None
         try:
+            # no redirects: an API server does not send them, and following one would dial an address
+            # the cluster chose (each new connection is still checked by the address policy)
             async with self._client().request(
-                    method, url, data=data, params=query, headers=headers,
+                    method, url, data=data, params=query, headers=headers, allow_redirects=False,
                     server_hostname=self.credential.tls_server_name if self._https else None) as response:
                 body = await response.read()
                 status, phrase = response.status, response.reason or ""
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             _translate(e, self.credential.server, self.timeout)
-        if status >= 400:
+        if status >= 300:  # a redirect included: not followed (see above)
             raise _status_error(status, phrase, body, self.credential.server)
         if not body:
             return None

@@ -33,6 +33,8 @@ from typing import Protocol, cast
 
 import httptools
 
+from shoal.kube.addresses import create_connection
+
 __all__ = ["Exchange", "H1Connection", "StaleConnection", "open_connection"]
 
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
@@ -315,10 +317,13 @@ def _expire(future: asyncio.Future[int], seconds: float) -> None:
 
 
 async def open_connection(host: str, port: int, ssl_context: ssl.SSLContext | None,
-                          server_name: str | None) -> H1Connection:
-    """Connect (and handshake); the caller bounds the time with ``asyncio.timeout``."""
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(
-        H1Connection, host, port, ssl=ssl_context,
-        server_hostname=(server_name or host) if ssl_context is not None else None)
+                          server_name: str | None, *, server: str = "") -> H1Connection:
+    """Connect (and handshake); the caller bounds the time with ``asyncio.timeout``.
+
+    The address is resolved and checked against the cluster address policy here, on every
+    new connection (``kube.addresses``); TLS verifies ``server_name or host``, not the address.
+    Raises ``AddressRefused`` for a refused address.
+    """
+    _, protocol = await create_connection(H1Connection, host, port, ssl=ssl_context,
+                                          server_hostname=server_name or host, server=server)
     return protocol

@@ -43,10 +43,11 @@ import yarl
 from multidict import CIMultiDict
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
 from shoal.core.errors import ClusterUnreachable, Invalid
+from shoal.kube.addresses import aiohttp_guard, connect_socket
 from shoal.kube.client import _short
 from shoal.kube.credentials import Credential
 from shoal.kube.h1 import H1Connection, StaleConnection, open_connection
@@ -78,6 +79,16 @@ class UpstreamResponse:
 
     async def aclose(self) -> None:
         raise NotImplementedError
+
+
+def _declined(error: BaseException) -> InvalidStatus | None:
+    """The cluster's non-101 answer behind a websocket failure, if that is what it was."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, InvalidStatus):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _broken(server: str, error: BaseException) -> ClusterUnreachable:
@@ -205,8 +216,10 @@ class Upstream:
         if self._session is None:
             # Watches and exec sessions hold a connection each for as long as they last, so the pool may
             # grow well past the keep-alive size; idle connections are closed after a minute.
+            # every new connection's address is checked against the cluster address policy
             connector = aiohttp.TCPConnector(ssl=self.ssl if self.ssl is not None else False, limit=4096,
-                                             limit_per_host=0, keepalive_timeout=60.0)
+                                             limit_per_host=0, keepalive_timeout=60.0,
+                                             socket_factory=aiohttp_guard(self.host, self.credential.server))
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                                   cookie_jar=aiohttp.DummyCookieJar(),
                                                   skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept",
@@ -273,7 +286,8 @@ class Upstream:
         server = self.credential.server
         try:
             async with asyncio.timeout(self.connect_timeout):
-                return await open_connection(self.host, self.port, self.ssl, self.credential.tls_server_name)
+                return await open_connection(self.host, self.port, self.ssl, self.credential.tls_server_name,
+                                             server=server)
         except TimeoutError as e:
             raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network", server=server,
                                      seconds=f"{self.connect_timeout:g}") from e
@@ -322,22 +336,45 @@ class Upstream:
         if self.auth is not None:
             extra.append(("Authorization", self.auth[1].decode()))
         url = self._url(target, scheme)
+        server = self.credential.server
+        try:
+            # resolved, checked against the address policy and connected here; TLS verifies the name
+            async with asyncio.timeout(self.connect_timeout):
+                sock = await connect_socket(self.host, self.port, server=server)
+        except TimeoutError as e:
+            raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network", server=server,
+                                     seconds=f"{self.connect_timeout:g}") from e
+        except OSError as e:
+            raise ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network", server=server,
+                                     detail=_short(str(e) or type(e).__name__)) from e
         try:
             connection = await ws_connect(
-                url, ssl=self.ssl, server_hostname=self.credential.tls_server_name or None,
+                url, sock=sock, ssl=self.ssl,
+                server_hostname=(self.credential.tls_server_name or self.host) if self.ssl is not None else None,
                 additional_headers=extra, subprotocols=[Subprotocol(p) for p in subprotocols] or None,
                 compression=None, max_size=None, open_timeout=self.connect_timeout, ping_interval=None,
                 close_timeout=5, user_agent_header=None, proxy=None)
-        except InvalidStatus as e:
-            response = e.response
+        except (InvalidStatus, InvalidURI, ValueError) as e:
+            # a redirect is not followed (it would dial an address nobody checked): with our own socket
+            # websockets refuses it (ValueError, or InvalidURI for an http:// target) over the cluster's
+            # InvalidStatus, which is relayed like any other refusal
+            status = _declined(e)
+            if status is None:
+                sock.close()
+                raise
+            response = status.response
             raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw_items()]
             raise UpstreamRefused(response.status_code, raw, bytes(response.body or b"")) from e
         except TimeoutError as e:
             raise ClusterUnreachable("error.cluster_timeout", hint="hint.cluster_network",
                                      server=self.credential.server, seconds=f"{self.connect_timeout:g}") from e
         except (OSError, InvalidHandshake) as e:
+            sock.close()
             raise ClusterUnreachable("error.cluster_connect", hint="hint.cluster_network",
                                      server=self.credential.server, detail=_short(str(e) or type(e).__name__)) from e
+        except BaseException:
+            sock.close()
+            raise
         return UpstreamSocket(connection)
 
     async def aclose(self) -> None:

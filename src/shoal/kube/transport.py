@@ -25,6 +25,7 @@ from threading import Lock
 
 from cryptography import x509
 
+from shoal.kube.addresses import check_address
 from shoal.kube.credentials import Credential
 
 __all__ = ["ProbeError", "TlsInfo", "resolve", "ssl_context", "tcp_connect", "tls_handshake"]
@@ -102,6 +103,9 @@ async def resolve(host: str, port: int, seconds: float) -> list[str]:
 
 
 async def tcp_connect(address: str, port: int, seconds: float) -> None:
+    """Open and close a TCP connection to ``address`` (an IP the caller resolved); the address policy
+    is checked first (``AddressRefused``)."""
+    check_address(address)
     try:
         async with asyncio.timeout(seconds):
             _, writer = await asyncio.open_connection(address, port)
@@ -138,6 +142,7 @@ def _tls_kind(error: ssl.SSLCertVerificationError) -> str:
 
 async def tls_handshake(credential: Credential, address: str, host: str, port: int, seconds: float) -> TlsInfo:
     """Complete a TLS handshake as the client would, and report the server certificate's expiry."""
+    check_address(address, host, credential.server)
     ctx = ssl_context(credential)
     server_name = credential.tls_server_name or host
     try:
