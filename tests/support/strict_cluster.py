@@ -24,16 +24,19 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from kubesim.certs import CertificateAuthority
+from shoal.api.app import create_app
 from shoal.clusters.models import Cluster, ClusterStatus
 from shoal.context import AppContext
 from shoal.kube import Credential
 from tests.support.api import enabled_project
+from tests.support.front import serving_front
 
-__all__ = ["CLUSTER_ID", "SHOAL_IDENTITY", "Received", "StrictCluster", "seed"]
+__all__ = ["CLUSTER_ID", "SHOAL_IDENTITY", "Received", "StrictCluster", "raw_connection", "seed", "strict_gateway"]
 
 CLUSTER_ID = "BCS-K8S-41300"
 #: The CN of the client certificate Shoal's credential holds (the cluster's admin).
@@ -127,7 +130,8 @@ class StrictCluster:
                 return
             lines = head.decode("latin-1").split("\r\n")
             method, target, _ = lines[0].split(" ", 2)
-            headers = [(k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:] if line)]
+            fields = (line.partition(":") for line in lines[1:] if line)
+            headers = [(name.strip().lower(), value.strip()) for name, _, value in fields]
             received = Received(number, identity, method, target, headers)
             self.requests.append(received)
             length = int(dict(headers).get("content-length", "0"))
@@ -177,6 +181,31 @@ async def seed(api: httpx.AsyncClient, ctx: AppContext, admin_headers: dict[str,
                             status=ClusterStatus.RUNNING.value, kube_system_uid=CLUSTER_ID,
                             server_url=credential.server, credential=ctx.secrets.encrypt(credential.to_json())))
     return people
+
+
+@contextlib.asynccontextmanager
+async def strict_gateway(ctx: AppContext, admin_headers: dict[str, str], tmp: Path, front: str,
+                         **cluster: Any) -> AsyncIterator[dict[str, Any]]:
+    """A :class:`StrictCluster` (``cluster`` options) imported into project alpha, behind a served app.
+
+    ``front="front"``: ``gateway.front`` as ``shoal server`` runs it; ``"asgi"``: uvicorn's own protocol, so
+    gateway requests take the ASGI gateway. Yields the cluster, the server's ``url``, an ``api`` client, a
+    ``client`` that opens a connection per request (so each takes the front under test: a kept connection
+    that began with an API call stays with the app), the ``app`` and each user's Authorization value
+    (``vera``, ``dave``, ``mona``, ``admin``)."""
+    async with contextlib.AsyncExitStack() as stack:
+        strict = await stack.enter_async_context(StrictCluster(tmp, **cluster))
+        app = create_app(ctx, with_web=False)
+        url = await stack.enter_async_context(serving_front(app, front=front == "front"))
+        api = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10))
+        client = await stack.enter_async_context(httpx.AsyncClient(
+            base_url=url, limits=httpx.Limits(max_keepalive_connections=0), timeout=10))
+        people = await seed(api, ctx, admin_headers, strict.credential)
+        try:
+            yield {"cluster": strict, "url": url, "api": api, "client": client, "app": app, "front": front,
+                   **{name: h["Authorization"] for name, h in people.items()}}
+        finally:
+            await app.state.gateway.aclose()
 
 
 @contextlib.asynccontextmanager
