@@ -158,3 +158,22 @@ async def test_bytes_sent_early_wait_for_the_101_then_go_through(ctx: AppContext
         (exec_request,) = cluster.requests
         assert exec_request.early == b"" and exec_request.tunnel.startswith(b"early bytes")
         assert exec_request.values("impersonate-user") == ["shoal:dave"]
+
+
+@pytest.mark.parametrize("front", ["front", "asgi"])
+async def test_a_switch_the_client_did_not_ask_for_is_no_tunnel(ctx: AppContext, admin_headers: dict[str, str],
+                                                                 tmp_path: Path, front: str) -> None:
+    """A cluster (or a pod behind ``proxy``) answering 101 to a plain read must not turn the client's
+    connection into a raw pipe onto Shoal's cluster connection, where its next bytes would skip admission."""
+    async with strict_gateway(ctx, admin_headers, tmp_path, front, switch_unasked=True) as world:
+        async with raw_connection(world["url"]) as (reader, writer):
+            writer.write(f"GET /clusters/{CLUSTER_ID}/api/v1/namespaces/default/pods HTTP/1.1\r\nhost: shoal\r\n"
+                         f"authorization: {world['vera']}\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert not head.startswith(b"HTTP/1.1 101"), head
+            writer.write(SMUGGLED)
+            await asyncio.sleep(0.2)
+        status = int(head.split(b" ", 2)[1])
+        assert status >= 500 and b"application/json" in head.lower(), head
+        (read,) = world["cluster"].requests
+        assert read.tunnel == b"" and read.early == b""

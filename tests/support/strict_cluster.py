@@ -9,7 +9,8 @@ What kubesim does not do and a real API server does:
   connection stays kept alive, and whatever bytes followed the upgrade head are read as the
   next request — pipelined requests are served in order;
 * ``accept_upgrades=True`` answers upgrades with 101 (after ``upgrade_delay`` seconds)
-  and echoes what comes through the tunnel, upper-cased.
+  and echoes what comes through the tunnel, upper-cased; ``switch_unasked=True`` answers
+  every request so, upgrade or not (a hostile cluster, or a pod behind ``proxy``).
 
 Every request is recorded with its connection's number and identity, so a test can say
 which requests ran, as whom, on which connection, with which headers.
@@ -62,8 +63,10 @@ class Received:
 class StrictCluster:
     """See the module's docstring; ``async with StrictCluster(tmp) as cluster`` serves on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, *, accept_upgrades: bool = False, upgrade_delay: float = 0.0) -> None:
+    def __init__(self, tmp: Path, *, accept_upgrades: bool = False, upgrade_delay: float = 0.0,
+                 switch_unasked: bool = False) -> None:
         self.accept_upgrades = accept_upgrades
+        self.switch_unasked = switch_unasked
         self.upgrade_delay = upgrade_delay  # seconds between an upgrade's head and the 101 (accept_upgrades)
         self.requests: list[Received] = []
         self.connections = 0
@@ -138,6 +141,9 @@ class StrictCluster:
             if length:
                 await reader.readexactly(length)
             connection = dict(headers).get("connection", "").lower()
+            if self.switch_unasked:
+                await self._tunnel(received, reader, writer)
+                return
             if "upgrade" in connection and dict(headers).get("upgrade"):
                 if self.accept_upgrades:
                     await self._tunnel(received, reader, writer)

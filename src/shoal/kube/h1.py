@@ -13,7 +13,8 @@ An upgrade (``101 Switching Protocols``: websocket, SPDY) turns the connection
 into a tunnel: every byte that follows goes to :meth:`Exchange.on_tunnel_data`.
 A connection that carried an upgrade request is never reusable, whatever the
 answer: a cluster that declined the upgrade may still be reading bytes meant for
-the tunnel as its next request.
+the tunnel as its next request. A 101 to a request that did not ask for one is
+an error (the connection is closed), never a tunnel.
 
 Flow control is the caller's: :meth:`pause_reading` when its client cannot take
 more, :meth:`Exchange.on_drain` when the cluster's socket cannot take more of a
@@ -181,6 +182,10 @@ class H1Connection(asyncio.Protocol):
             exchange.on_error(error)
 
     def _upgrade(self, rest: bytes) -> None:
+        if not self.upgrade_sent:  # a switch nobody asked for: the bytes that follow are not an answer
+            self._fail(ConnectionError("the cluster switched protocols without being asked to"))
+            self.close()
+            return
         self.tunnel = True
         self._done = True
         self._parser = None
