@@ -764,8 +764,8 @@ MESSAGES.update({
     "error.gateway_encoded_slash": ("The path {path} contains an encoded '/' (%2F); the gateway does not pass such "
                                     "paths on.",
                                     "路径 {path} 含有编码后的 '/'（%2F），网关不转发此类路径。"),
-    "hint.gateway_path": ("Write each segment of the path once, with nothing empty between two slashes, as the "
-                          "Kubernetes API expects.",
+    "hint.gateway_path": ("Write the path as the Kubernetes API expects: nothing empty between two slashes, and "
+                          "no encoded '/'.",
                           "请按 Kubernetes API 的要求书写路径：两个斜杠之间不能为空，且不要对 '/' 编码。"),
     "error.gateway_upgrade_target": ("{path} cannot switch protocols through the gateway: only exec, attach, "
                                      "port-forward and proxy requests can.",
