@@ -38,6 +38,17 @@ CASES = [
     ("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", b"", "create", MANAGE),
     ("PUT", "/api/v1/namespaces/team/finalize", b"", "update", MANAGE),
     ("GET", "/api/v1/watch/namespaces/default/pods", b"", "watch", VIEW),
+    # non-resource reads beyond discovery, version, health and OpenAPI are the cluster's managers' (issue 13)
+    ("GET", "/healthz/etcd", b"", "get", VIEW),
+    ("GET", "/readyz", b"verbose", "get", VIEW),
+    ("GET", "/metrics", b"", "get", MANAGE),
+    ("GET", "/debug/pprof/", b"", "get", MANAGE),
+    ("GET", "/logs/", b"", "get", MANAGE),
+    ("GET", "/", b"", "get", MANAGE),
+    ("GET", "/.well-known/openid-configuration", b"", "get", MANAGE),
+    # the deprecated /proxy/ verb prefix is read as the API server reads it: a proxy, not a get
+    ("GET", "/api/v1/proxy/namespaces/default/pods/p", b"", "proxy", USE),
+    ("GET", "/api/v1/proxy/nodes/n1/metrics", b"", "proxy", MANAGE),
 ]
 
 

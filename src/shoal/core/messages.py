@@ -825,6 +825,36 @@ MESSAGES.update({
                                     "令牌 #{id} 已吊销：对应的 kubeconfig 已失效。"),
 })
 
+# -- security: gateway paths and upgrades (issue 13) ------------------------------------
+MESSAGES.update({
+    "error.gateway_empty_segment": ("The path {path} contains an empty segment ('//'); the gateway does not pass "
+                                    "such paths on.",
+                                    "路径 {path} 含有空段（'//'），网关不转发此类路径。"),
+    "error.gateway_encoded_slash": ("The path {path} contains an encoded '/' (%2F); the gateway does not pass such "
+                                    "paths on.",
+                                    "路径 {path} 含有编码后的 '/'（%2F），网关不转发此类路径。"),
+    "hint.gateway_path": ("Write the path as the Kubernetes API expects: nothing empty between two slashes, and "
+                          "no encoded '/'.",
+                          "请按 Kubernetes API 的要求书写路径：两个斜杠之间不能为空，且不要对 '/' 编码。"),
+    "error.gateway_upgrade_target": ("{path} cannot switch protocols through the gateway: only exec, attach, "
+                                     "port-forward and proxy requests can.",
+                                     "{path} 不能通过网关切换协议：只有 exec、attach、port-forward 和 proxy "
+                                     "请求可以。"),
+    "error.gateway_upgrade_body": ("The upgrade request for {path} carries a body; the gateway does not pass such "
+                                   "requests on.",
+                                   "{path} 的协议升级请求带有请求体，网关不转发此类请求。"),
+    "hint.gateway_upgrade_target": ("Use kubectl exec, attach or port-forward, or send the request without "
+                                    "'Connection: Upgrade'.",
+                                    "请使用 kubectl exec、attach 或 port-forward，或去掉 'Connection: Upgrade' "
+                                    "后再发送请求。"),
+    "error.gateway_framing": ("The request states its length twice (Content-Length with Transfer-Encoding, or two "
+                              "Content-Length headers); the gateway does not pass such requests on.",
+                              "该请求两次声明了长度（Content-Length 与 Transfer-Encoding 同时出现，或有两个 "
+                              "Content-Length），网关不转发此类请求。"),
+    "hint.gateway_framing": ("Send either Content-Length or Transfer-Encoding: chunked, once.",
+                             "请只发送一次 Content-Length，或只使用 Transfer-Encoding: chunked。"),
+})
+
 # -- node management (R16) ---------------------------------------------------------------
 MESSAGES.update({
     "error.node_not_found": ("Cluster {cluster} has no node '{name}'.", "集群 {cluster} 中没有节点 '{name}'。"),

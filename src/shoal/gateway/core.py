@@ -25,6 +25,7 @@ rights in a cluster.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -42,14 +43,15 @@ from shoal.core.errors import (
 from shoal.core.i18n import negotiate, translate
 from shoal.gateway.audit import GatewayAudit
 from shoal.gateway.lookup import Caller, Callers, Clusters, ClusterTarget
-from shoal.gateway.requestinfo import RequestInfo, parse_request
+from shoal.gateway.requestinfo import STREAMING_SUBRESOURCES, RequestInfo, parse_request
 from shoal.gateway.status import status_body
 from shoal.iam.authz import Action, Principal, can
 from shoal.kube.pool import Headers, Upstream, UpstreamPool
 from shoal.store.types import utcnow
 
-__all__ = ["DROP_REQUEST", "DROP_RESPONSE", "PREFIX", "SPLIT_TARGETS", "STATUS_HEADERS", "Admitted", "Gateway", "Seen",
-           "bearer_token", "build_gateway", "impersonation_headers", "split_target"]
+__all__ = ["DROP_PREFIXES", "DROP_REQUEST", "DROP_RESPONSE", "PREFIX", "SPLIT_TARGETS", "STATUS_HEADERS", "Admitted",
+           "Gateway", "Seen", "bearer_token", "build_gateway", "check_path", "check_upgrade", "hop_by_hop",
+           "impersonation_headers", "split_target"]
 
 #: What every gateway path starts with (below any root path): ``/clusters/{clusterId}/{kubernetes path}``.
 PREFIX = b"/clusters/"
@@ -61,8 +63,16 @@ STATUS_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"n
 DROP_REQUEST = frozenset({
     b"authorization", b"cookie", b"host", b"connection", b"keep-alive", b"proxy-authorization",
     b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"expect",
-    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"x-remote-user", b"x-remote-group",
+    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto",
 })
+#: Prefixes of request header names never forwarded: identities a cluster might believe. ``Impersonate-*`` is
+#: Shoal's to set; ``X-Remote-*`` are the front-proxy headers (user, groups, uid, extras) an API server takes
+#: from an authenticating proxy it trusts — which may be the very connection Shoal's credential opened.
+DROP_PREFIXES = (b"impersonate-", b"x-remote-")
+#: Connection options that are not header names (``Connection: keep-alive, Upgrade``).
+_CONNECTION_OPTIONS = frozenset({b"keep-alive", b"close", b"upgrade"})
+#: An encoded '/' in a path (kept encoded by :func:`split_target`, refused by :func:`check_path`).
+_ENCODED_SLASH = re.compile(r"%2[fF]")
 #: Response headers never relayed: hop-by-hop headers and the cluster's cookies.
 DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
                            b"proxy-authenticate", b"set-cookie"})
@@ -84,11 +94,46 @@ def split_target(url: bytes) -> tuple[str, bytes, str, bytes]:
     target = b"/" + below
     raw_path, _, query = target.partition(b"?")
     path = raw_path.decode("latin-1")
-    split = (cluster_id.decode("latin-1"), target, unquote(path) if "%" in path else path, query)
+    if "%" in path:  # an encoded '/' stays visible as '%2F', so that check_path can refuse it
+        path = unquote(_ENCODED_SLASH.sub("%252F", path))
+    split = (cluster_id.decode("latin-1"), target, path, query)
     if len(SPLIT_TARGETS) >= _MAX_ENTRIES:
         SPLIT_TARGETS.clear()
     SPLIT_TARGETS[url] = split
     return split
+
+
+def check_path(path: str) -> None:
+    """Refuse a decoded gateway path whose segments the API server might read otherwise than Shoal does.
+
+    Shoal authorises what ``requestinfo`` reads off the path; the API server splits the same path
+    on '/' keeping empty segments (``/namespaces//secrets`` is a cluster-wide list of secrets to
+    it), and a proxy or a server on the way may resolve ``.``/``..``. An encoded '/' (``%2F``) is
+    a '/' to the API server but one segment to anything that routes on the raw path. None of these
+    appear in what kubectl sends, so they are refused rather than normalised (a 400 ``Status``)."""
+    if "//" in path:
+        raise Invalid("error.gateway_empty_segment", hint="hint.gateway_path", path=path[:200])
+    if "%2F" in path:
+        raise Invalid("error.gateway_encoded_slash", hint="hint.gateway_path", path=path[:200])
+    if "/." in path and any(part in (".", "..") for part in path.split("/")):
+        raise Invalid("error.gateway_dot_path", hint="hint.gateway_dot_path", path=path[:200])
+
+
+def check_upgrade(info: RequestInfo, has_body: bool) -> None:
+    """Refuse an upgrade (websocket, SPDY) anywhere but exec, attach, port-forward and proxy, or with a body.
+
+    Every other request is answered and done; an upgrade elsewhere only keeps a cluster connection
+    in an unknown state. A body before the switch would leave what follows it ambiguous."""
+    if not info.is_resource or info.subresource not in STREAMING_SUBRESOURCES:
+        raise Invalid("error.gateway_upgrade_target", hint="hint.gateway_upgrade_target", path=info.path[:200])
+    if has_body:
+        raise Invalid("error.gateway_upgrade_body", hint="hint.gateway_upgrade_target", path=info.path[:200])
+
+
+def hop_by_hop(connection: bytes) -> frozenset[bytes]:
+    """Header names listed in a ``Connection`` value (hop-by-hop, RFC 9110 7.6.1: never forwarded)."""
+    names = {name.strip().lower() for name in connection.split(b",")}
+    return frozenset(names - _CONNECTION_OPTIONS - {b""})
 
 
 def impersonation_headers(principal: Principal, project_code: str) -> Headers:
@@ -168,9 +213,7 @@ class Gateway:
         key = (method, path, flags)
         info = self._parsed.get(key)
         if info is None:
-            if "/." in path and any(part in (".", "..") for part in path.split("/")):
-                # what Shoal authorised must be what the cluster serves: no segments it might resolve differently
-                raise Invalid("error.gateway_dot_path", hint="hint.gateway_dot_path", path=path[:200])
+            check_path(path)  # what Shoal authorises must be what the cluster serves
             info = parse_request(method, path, query if flags else b"")
             if len(self._parsed) >= _MAX_ENTRIES:
                 self._parsed.clear()

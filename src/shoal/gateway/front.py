@@ -20,6 +20,15 @@ client), watches and ``logs -f`` (each piece written as it arrives), and
 upgrades — websocket and SPDY alike — become a byte tunnel once the cluster
 answers 101, so exec, attach and port-forward work with any kubectl.
 
+Upgrades, and why they are handled apart: only exec, attach, port-forward and
+proxy may ask for one (``core.check_upgrade``), on a fresh cluster connection
+that is never pooled afterwards. Bytes the client sends after the upgrade head
+are held (and the client's socket paused) until the cluster answers: 101 sends
+them on through the tunnel; any other answer drops them and closes both
+connections. A cluster that declines an upgrade may keep its connection alive
+and read those bytes as its next request — run with Shoal's own credential and
+no impersonation.
+
 Backpressure: a client that reads slowly pauses reading from the cluster
 (``pause_writing``), a cluster that takes a body slowly pauses reading from the
 client; nothing is buffered beyond the sockets' own buffers.
@@ -44,6 +53,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shoal.core.errors import ShoalError, Unavailable
 from shoal.gateway.core import (
+    DROP_PREFIXES,
     DROP_REQUEST,
     DROP_RESPONSE,
     PREFIX,
@@ -51,6 +61,8 @@ from shoal.gateway.core import (
     Admitted,
     Gateway,
     Seen,
+    check_upgrade,
+    hop_by_hop,
     split_target,
 )
 from shoal.gateway.metrics import GATEWAY_METRICS
@@ -67,7 +79,7 @@ IDLE_SECONDS = 75.0
 _MAX_QUEUED = 8
 #: Dropped request headers the gateway itself reads, and the _Request field each goes to.
 _READ = {b"authorization": "authorization", b"content-length": "length", b"transfer-encoding": "transfer_encoding",
-         b"upgrade": "upgrade", b"expect": "expect", b"x-forwarded-for": "forwarded_for"}
+         b"upgrade": "upgrade", b"expect": "expect", b"x-forwarded-for": "forwarded_for", b"connection": "connection"}
 _DROP_UPGRADE_RESPONSE = frozenset({b"set-cookie", b"proxy-authenticate"})
 _STATUS_LINES = {int(s): b"HTTP/1.1 %d %s\r\n" % (int(s), s.phrase.encode()) for s in HTTPStatus}
 _BODYLESS = frozenset({204, 304})
@@ -123,6 +135,7 @@ class _Request(Seen):
         "client",
         "cluster_id",
         "conn",
+        "connection",
         "deadline",
         "discard",
         "expect",
@@ -173,6 +186,7 @@ class _Request(Seen):
         self.upgrade: bytes | None = None
         self.forwarded_for: bytes | None = None
         self.transfer_encoding: bytes | None = None
+        self.connection: bytes | None = None
         self.client = front.client
         self.chunked_in = False
         self.body: list[bytes] = []
@@ -193,6 +207,9 @@ class _Request(Seen):
     def on_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.deadline = 0.0
         self.status = status
+        if self.upgrade is not None:  # the cluster declined the upgrade: what the client sent after it goes nowhere
+            self.body.clear()
+            self.discard = True
         parts = [_status_line(status)]
         has_length = False
         for name, value in headers:
@@ -313,8 +330,8 @@ class FrontProtocol(asyncio.Protocol):
         if self.tunnel is not None:
             self.tunnel.write(data)
             return
-        if self.upgrading is not None:  # tunnel bytes sent before the cluster agreed to the upgrade
-            self._body_bytes(self.upgrading, data)
+        if self.upgrading is not None:  # bytes sent before the cluster agreed to the upgrade
+            self._hold(self.upgrading, data)
             return
         if self.between:
             self.raw = [data]
@@ -324,8 +341,11 @@ class FrontProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             request = self.upgrading
-            if request is not None and upgrade.args[0] < len(data):
-                self._body_bytes(request, data[upgrade.args[0]:])
+            if request is None:  # an upgrade the gateway did not take as one (not for /clusters/): nothing to relay
+                if not self.hand_off:
+                    self.close()
+            elif upgrade.args[0] < len(data):
+                self._hold(request, data[upgrade.args[0]:])
         except httptools.HttpParserError as e:
             log.info("bad request from %s: %s", self.client, e)
             if self.current is None:
@@ -385,7 +405,7 @@ class FrontProtocol(asyncio.Protocol):
         if request is None:
             return
         name = name.lower()
-        if name in DROP_REQUEST or name.startswith(b"impersonate-"):
+        if name in DROP_REQUEST or name.startswith(DROP_PREFIXES):
             field = _READ.get(name)
             if field is not None:
                 setattr(request, field, value)
@@ -442,6 +462,11 @@ class FrontProtocol(asyncio.Protocol):
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         request.head_only = request.method == "HEAD"
         lines = request.headers
+        if request.connection is not None:
+            named = hop_by_hop(request.connection)
+            if named:  # rare: kubectl names no headers in Connection
+                lines = [piece for i in range(0, len(lines), 4) if lines[i] not in named
+                         for piece in lines[i:i + 4]]
         if request.forwarded_for is not None and self.behind_proxy and self.trusted is not None:
             request.client = self.trusted.client(request.forwarded_for.decode("latin-1")) or self.client
             lines.append(b"x-forwarded-for: %s\r\n" % request.client.encode())
@@ -495,9 +520,16 @@ class FrontProtocol(asyncio.Protocol):
             self._send(request, admitted)
 
     def _send(self, request: _Request, admitted: Admitted) -> None:
+        if request.upgrade is not None:
+            assert request.info is not None
+            try:
+                check_upgrade(request.info, request.has_body)
+            except ShoalError as error:
+                self.refuse(request, error)
+                return
         request.admitted = admitted
         self.gateway.pool.acquire(admitted.upstream)
-        conn = None if request.upgrade is not None else admitted.upstream.idle()
+        conn = None if request.upgrade is not None else admitted.upstream.idle()  # an upgrade gets a fresh one
         if conn is None:
             self._spawn(self._open(request))
         else:
@@ -531,7 +563,7 @@ class FrontProtocol(asyncio.Protocol):
                          upstream.auth_line, b"\r\n"))
         request.conn = conn
         try:
-            conn.start(head, request, head_only=request.head_only)
+            conn.start(head, request, head_only=request.head_only, upgrade=request.upgrade is not None)
         except ConnectionError as error:
             request.conn = None
             self.failed(request, error)
@@ -541,6 +573,8 @@ class FrontProtocol(asyncio.Protocol):
             request.deadline = self.loop.time() + self.gateway.read_timeout
             if self.watchdog is None or request.deadline < self.watch_at:
                 self._arm(request.deadline)
+        if request.upgrade is not None:
+            return  # no body (check_upgrade); what follows the head waits for the cluster's 101 (tunnelled)
         if request.expect is not None and not request.body_done:
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writing = True
@@ -549,6 +583,15 @@ class FrontProtocol(asyncio.Protocol):
         request.body.clear()
         if request.body_done and request.chunked_in:
             conn.write(b"0\r\n\r\n")
+
+    def _hold(self, request: _Request, data: bytes) -> None:
+        """Keep bytes sent after an upgrade head until the cluster has answered it (see the module's docstring).
+
+        Reading from the client stops meanwhile, so at most one read's worth is held."""
+        if request.discard:
+            return
+        request.body.append(data)
+        self._pause("upgrade")
 
     def _body_bytes(self, request: _Request, data: bytes) -> None:
         if request.discard:
@@ -560,7 +603,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def _write_body(self, request: _Request, data: bytes) -> None:
         assert request.conn is not None
-        if request.chunked_in and self.tunnel is None and request is not self.upgrading:
+        if request.chunked_in:
             request.conn.write(b"%x\r\n%s\r\n" % (len(data), data))
         else:
             request.conn.write(data)
@@ -568,7 +611,7 @@ class FrontProtocol(asyncio.Protocol):
     # --- ends --------------------------------------------------------------------------------------
     def finish(self, request: _Request) -> None:
         """The answer is complete: keep the cluster connection if it can be, audit, go on with the next."""
-        reuse = request.body_done
+        reuse = request.body_done and request.upgrade is None  # a connection that carried an upgrade never returns
         if not reuse:
             request.discard = True  # the cluster answered before the body ended: drop the rest of it
         self._release(request, reuse=reuse)
@@ -627,9 +670,14 @@ class FrontProtocol(asyncio.Protocol):
         """The cluster switched protocols: from now on bytes flow unchanged both ways until one side closes.
 
         The request stays current until then, so its audit entry carries the session's length."""
-        self.tunnel = request.conn
+        tunnel = self.tunnel = request.conn
         self.upgrading = None
         self.write(head)
+        if tunnel is not None:
+            for data in request.body:  # what the client sent before the 101, in order
+                tunnel.write(data)
+        request.body.clear()
+        self._resume("upgrade")
 
     def _release(self, request: _Request, *, reuse: bool) -> None:
         conn, request.conn = request.conn, None

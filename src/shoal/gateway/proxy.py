@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from shoal.core.errors import Invalid, ShoalError, Unauthenticated
 from shoal.gateway.core import (
+    DROP_PREFIXES,
     DROP_REQUEST,
     DROP_RESPONSE,
     PREFIX,
@@ -35,6 +36,8 @@ from shoal.gateway.core import (
     Admitted,
     Gateway,
     Seen,
+    check_upgrade,
+    hop_by_hop,
     impersonation_headers,
     split_target,
 )
@@ -69,6 +72,15 @@ def _split(scope: Scope) -> tuple[str, bytes, str]:
     query: bytes = scope.get("query_string") or b""
     cluster_id, target, path, _ = split_target(raw[start:] + b"?" + query if query else raw[start:])
     return cluster_id, target, path
+
+
+def _check_framing(headers: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a request whose length is given twice: ``Transfer-Encoding`` with ``Content-Length``, or two
+    ``Content-Length`` headers. The server's parser refuses these too; this keeps the gateway from forwarding
+    a length that is not the body's if it ever did not (request smuggling toward the cluster)."""
+    lengths = [value for name, value in headers if name == b"content-length"]
+    if len(lengths) > 1 or (lengths and _header(headers, b"transfer-encoding") is not None):
+        raise Invalid("error.gateway_framing", hint="hint.gateway_framing")
 
 
 async def _first(*awaitables: Awaitable[Any]) -> None:
@@ -115,7 +127,10 @@ class AsgiGateway:
 
     @staticmethod
     def _upstream_headers(scope: Scope, admitted: Admitted, drop: frozenset[bytes]) -> Headers:
-        headers: Headers = [(k, v) for k, v in scope["headers"] if k not in drop and not k.startswith(b"impersonate-")]
+        connection = _header(scope["headers"], b"connection")
+        if connection is not None:
+            drop = drop | hop_by_hop(connection)
+        headers: Headers = [(k, v) for k, v in scope["headers"] if k not in drop and not k.startswith(DROP_PREFIXES)]
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
@@ -143,6 +158,7 @@ class AsgiGateway:
             admitted, target = await self._admit(scope, method, seen)
             if _header(scope["headers"], b"upgrade") is not None:
                 raise Invalid("error.gateway_spdy", hint="hint.gateway_spdy")
+            _check_framing(scope["headers"])
         except ShoalError as error:
             status, headers, body = self._refusal(scope, error)
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -204,6 +220,8 @@ class AsgiGateway:
         seen = Seen()
         try:
             admitted, target = await self._admit(scope, "GET", seen)
+            assert seen.info is not None
+            check_upgrade(seen.info, False)  # exec, attach, port-forward and proxy only
         except ShoalError as error:
             status, headers, body = self._refusal(scope, error)
             await _deny(scope, send, status, headers, body)

@@ -11,16 +11,28 @@ The mapping to Shoal actions (R20):
 =============================================  ==================================
 request                                         action
 =============================================  ==================================
-get / list / watch, discovery, ``/version``      ``cluster_view``
+get / list / watch of resources                  ``cluster_view``
+GET of discovery, ``/version``, ``/openapi/…``,  ``cluster_view``
+``/healthz``, ``/readyz``, ``/livez`` (and below)
 self-reviews (``kubectl auth can-i``, whoami)    ``cluster_view``
 reading ``secrets``                              ``cluster_use`` (viewers never read secrets)
 writes, exec, attach, port-forward, proxy        ``cluster_use`` in a namespace,
                                                  ``cluster_manage`` cluster-wide
-other non-resource requests (POST to a path)     ``cluster_manage``
+any other non-resource request (``/metrics``,    ``cluster_manage``
+``/debug/pprof``, ``/logs``, ``/``, any POST)
 =============================================  ==================================
 
 "Cluster-wide" means the path names no namespace: nodes, namespaces themselves,
 cluster roles, CRDs, and collections across all namespaces.
+
+The non-resource paths a viewer may read are those Kubernetes' own
+``system:discovery`` and ``system:public-info-viewer`` roles give every
+authenticated user; the rest (the API server's metrics, profiles and node logs)
+tell more about the cluster than a read right on its objects does.
+
+The parser expects a path the gateway has already checked (``Gateway.parse``):
+no empty, ``.`` or ``..`` segments, so the segments it sees are the ones the API
+server's ``splitPath`` sees.
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ from urllib.parse import parse_qs
 
 from shoal.iam.authz import Action
 
-__all__ = ["LONG_RUNNING_SUBRESOURCES", "READ_VERBS", "RequestInfo", "parse_request"]
+__all__ = ["LONG_RUNNING_SUBRESOURCES", "PUBLIC_NON_RESOURCE", "READ_VERBS", "STREAMING_SUBRESOURCES", "RequestInfo",
+           "parse_request"]
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 #: Subresources that open a stream into a pod or node: they need more than a read right.
@@ -40,6 +53,8 @@ LONG_RUNNING_SUBRESOURCES = STREAMING_SUBRESOURCES
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete", "OPTIONS": "get"}
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+#: First segments of the non-resource paths a viewer may GET (discovery, version, health, OpenAPI documents).
+PUBLIC_NON_RESOURCE = frozenset({"api", "apis", "version", "healthz", "readyz", "livez", "openapi"})
 _SELF_REVIEWS = frozenset({("authorization.k8s.io", "selfsubjectaccessreviews"),
                            ("authorization.k8s.io", "selfsubjectrulesreviews"),
                            ("authentication.k8s.io", "selfsubjectreviews")})
@@ -81,7 +96,8 @@ class RequestInfo:
     def action(self) -> Action:
         """The Shoal action this request needs on the cluster's project."""
         if not self.is_resource:
-            return Action.CLUSTER_VIEW if self.verb == "get" else Action.CLUSTER_MANAGE
+            public = self.verb == "get" and self.path.strip("/").partition("/")[0] in PUBLIC_NON_RESOURCE
+            return Action.CLUSTER_VIEW if public else Action.CLUSTER_MANAGE
         if (self.group, self.resource) in _SELF_REVIEWS and self.verb == "create":
             return Action.CLUSTER_VIEW
         if self.is_read:
@@ -114,8 +130,8 @@ def parse_request(method: str, path: str, query_string: bytes = b"") -> RequestI
     query: dict[str, list[str]] = {}
     if query_string and (b"watch" in query_string or b"follow" in query_string):
         query = parse_qs(query_string.decode("latin-1"))
-    if rest[0] == "watch":  # the deprecated /watch/ prefix
-        verb, rest = "watch", rest[1:]
+    if rest[0] in ("watch", "proxy"):  # the deprecated /watch/ and /proxy/ prefixes, read as the API server does
+        verb, rest = rest[0], rest[1:]
     namespace = ""
     if rest and rest[0] == "namespaces" and len(rest) > 1:
         namespace = rest[1]
@@ -123,7 +139,7 @@ def parse_request(method: str, path: str, query_string: bytes = b"") -> RequestI
             rest = rest[2:]
     resource = rest[0] if rest else ""
     name = rest[1] if len(rest) > 1 else ""
-    subresource = rest[2] if len(rest) > 2 else ""
+    subresource = rest[2] if len(rest) > 2 and verb != "proxy" else ""
     if not name:
         if verb == "get":
             verb = "watch" if _flag(query, "watch") else "list"

@@ -11,6 +11,10 @@ request on the front's path; :meth:`H1Connection.request` and
 
 An upgrade (``101 Switching Protocols``: websocket, SPDY) turns the connection
 into a tunnel: every byte that follows goes to :meth:`Exchange.on_tunnel_data`.
+A connection that carried an upgrade request is never reusable, whatever the
+answer: a cluster that declined the upgrade may still be reading bytes meant for
+the tunnel as its next request. A 101 to a request that did not ask for one is
+an error (the connection is closed), never a tunnel.
 
 Flow control is the caller's: :meth:`pause_reading` when its client cannot take
 more, :meth:`Exchange.on_drain` when the cluster's socket cannot take more of a
@@ -77,6 +81,7 @@ class H1Connection(asyncio.Protocol):
         self.closed = False
         self.used = False
         self.tunnel = False
+        self.upgrade_sent = False  # an upgrade request went out: never kept for another request
         self._parser: httptools.HttpResponseParser | None = None  # set while an answer is expected
         self._reader: httptools.HttpResponseParser | None = None
         self._exchange: Exchange | None = None
@@ -179,14 +184,20 @@ class H1Connection(asyncio.Protocol):
             exchange.on_error(error)
 
     def _upgrade(self, rest: bytes) -> None:
+        if not self.upgrade_sent:  # a switch nobody asked for: the bytes that follow are not an answer
+            self._fail(ConnectionError("the cluster switched protocols without being asked to"))
+            self.close()
+            return
         self.tunnel = True
         self._done = True
         self._parser = None
         if self._exchange is not None:
             self._exchange.on_upgrade(101, self._headers, rest)
 
-    def start(self, head: bytes, exchange: Exchange, *, head_only: bool = False) -> None:
-        """Send a request head; the answer goes to ``exchange``. Raises if the connection is closed."""
+    def start(self, head: bytes, exchange: Exchange, *, head_only: bool = False, upgrade: bool = False) -> None:
+        """Send a request head; the answer goes to ``exchange``. Raises if the connection is closed.
+
+        ``upgrade``: the head asks to switch protocols, so the connection is spent after this answer."""
         assert self.transport is not None
         reused, self.used = self.used, True
         if self.closed:
@@ -197,6 +208,8 @@ class H1Connection(asyncio.Protocol):
         self._exchange = exchange
         self._headers = []
         self._head_only = head_only
+        if upgrade:
+            self.upgrade_sent = True
         self._done = self._got_bytes = self._keep_alive = self._until_close = self._framed = False
         self.transport.write(head)
 
@@ -219,7 +232,7 @@ class H1Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self._done and self._keep_alive and not self.closed and not self.tunnel
+        return self._done and self._keep_alive and not self.closed and not self.tunnel and not self.upgrade_sent
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
