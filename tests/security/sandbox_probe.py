@@ -1,4 +1,4 @@
-"""Run one command inside a live console session's sandbox, as the shell would: ``python -m tests.security.sandbox_probe``.
+"""Run one command in a live console session's sandbox as the shell would (``python -m tests.security.sandbox_probe``).
 
 Used by the sandbox tests (as root): it joins the namespaces of a process of a
 real session (its kubectl), takes that process's UID and GID, and starts the
@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from shoal.console import sandbox
 
@@ -32,11 +33,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30)
     parser.add_argument("argv", nargs="+")
     args = parser.parse_args()
-    status = dict(line.split(":\t", 1) for line in open(f"/proc/{args.pid}/status").read().splitlines()
-                  if ":\t" in line)
+    target = Path(f"/proc/{args.pid}")
+    status = dict(line.split(":\t", 1) for line in (target / "status").read_text().splitlines() if ":\t" in line)
     uid, gid = int(status["Uid"].split()[0]), int(status["Gid"].split()[0])
-    environ = dict(item.split("=", 1) for item in open(f"/proc/{args.pid}/environ", "rb").read().decode()
-                   .split("\0") if "=" in item)
+    environ = dict(item.split("=", 1) for item in (target / "environ").read_bytes().decode().split("\0")
+                   if "=" in item)
     net = os.open(f"/proc/{args.pid}/ns/net", os.O_RDONLY)
     mnt = os.open(f"/proc/{args.pid}/ns/mnt", os.O_RDONLY)
     cwd = os.readlink(f"/proc/{args.pid}/cwd")

@@ -9,6 +9,7 @@ an attacker had got arbitrary arguments (or code) past it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,18 +18,20 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
+from websockets.sync.client import ClientConnection, connect
 
-from tests.console.conftest import ConsoleClient, World, plain
-from tests.console.conftest import console, console_world  # noqa: F401  (the fixtures: a real server and sessions)
+from tests.console.conftest import ConsoleClient, World, _post, console, console_world, plain  # noqa: F401  (fixtures: a real server, sessions)
 
 UIDS = range(200000, 201000)  # the default SHOAL_CONSOLE__SANDBOX_UID_RANGE
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +98,7 @@ def probe(live: Live, *argv: str, no_mount: bool = False, cpu: int = 600, nproc:
 
 
 @pytest.fixture
-def live(console: Any) -> Iterator[Any]:
+def live(console: Any) -> Iterator[Any]:  # noqa: F811
     """``live(user)``: a console session of ``user`` with a kubectl watch running in it."""
     running: list[Live] = []
 
@@ -117,7 +120,7 @@ def _can_connect(live: Live, host: str, port: int) -> dict[str, Any]:
 
 # --- (1) Shoal's files ------------------------------------------------------------------------------------
 
-def test_commands_cannot_read_the_data_dir(live: Any, console_world: World) -> None:
+def test_commands_cannot_read_the_data_dir(live: Any, console_world: World) -> None:  # noqa: F811
     data_dir = console_world.shoal.data_dir
     assert data_dir.stat().st_mode & 0o777 == 0o700, oct(data_dir.stat().st_mode)
     secret = f"sentinel-{secrets.token_hex(8)}"
@@ -148,7 +151,7 @@ def test_commands_cannot_read_the_data_dir(live: Any, console_world: World) -> N
 
 # --- (2) the network: only the gateway ---------------------------------------------------------------------
 
-def test_commands_reach_the_gateway_and_nothing_else(live: Any, console_world: World) -> None:
+def test_commands_reach_the_gateway_and_nothing_else(live: Any, console_world: World) -> None:  # noqa: F811
     session = live("mona")
     server = yaml.safe_load(probe(session, "/bin/cat", str(session.kubeconfig))["stdout"])["clusters"][0]
     inner = urlsplit(server["cluster"]["server"])
@@ -256,3 +259,87 @@ def test_limits_apply_to_every_command(live: Any) -> None:
     got = probe(session, "/bin/true", nproc=3)
     assert got["exit"] == -1000 and "Resource temporarily unavailable" in got["error"], got
     assert probe(session, "/bin/true")["exit"] == 0  # control: under the session's own limit it runs
+
+
+# --- (6) no free UID: the session is told why, nothing runs -------------------------------------------------
+
+@pytest.fixture
+def every_uid_taken() -> Iterator[Callable[[], int]]:
+    """Hold every UID of the default range the way another Shoal server on this host would (its lock).
+
+    UIDs in use elsewhere (a session of an earlier test being released, another server on this machine)
+    are taken by a background thread as soon as they come free.
+    """
+    held: list[socket.socket] = []
+    waiting = set(UIDS)
+    done = threading.Event()
+
+    def sweep() -> None:
+        for uid in sorted(waiting):
+            lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                lock.bind(f"\0shoal-console-uid-{uid}")
+            except OSError:
+                lock.close()
+                continue
+            held.append(lock)
+            waiting.discard(uid)
+
+    def keep_sweeping() -> None:
+        while not done.wait(0.02):
+            sweep()
+
+    sweep()
+    deadline = time.monotonic() + 10  # the sessions of earlier tests end a moment after their terminals close
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.2)
+        sweep()
+    sweeper = threading.Thread(target=keep_sweeping, daemon=True)
+    sweeper.start()
+
+    def release() -> int:
+        """Stop taking UIDs and give back those held; how many they were."""
+        done.set()
+        sweeper.join()
+        for lock in held:
+            lock.close()
+        return len(held)
+
+    try:
+        yield release
+    finally:
+        release()
+
+
+def _terminal(world: World, lang: str) -> ClientConnection:
+    with httpx.Client(base_url=world.shoal.url, timeout=30, headers={
+            "Authorization": f"Bearer {world.tokens['mona']}", "Accept-Language": lang}) as mona:
+        created = _post(mona, f"/api/v1/clusters/{world.cluster_id}/console/sessions", {}, 201)
+    return connect(created.json()["websocket_url"], open_timeout=30,
+                   additional_headers={"Authorization": f"Bearer {world.tokens['mona']}"})
+
+
+def _read(socket: ClientConnection, *needles: str) -> str:
+    screen = ""
+    deadline = time.monotonic() + 45
+    while not any(needle in plain(screen) for needle in needles):
+        assert time.monotonic() < deadline, plain(screen)
+        screen += base64.b64decode(socket.recv(timeout=45)).decode(errors="replace")
+    return plain(screen)
+
+
+def test_a_session_without_a_free_uid_is_told_why(console_world: World,  # noqa: F811
+                                                  every_uid_taken: Callable[[], int]) -> None:
+    for lang, words in (("en", "every sandbox user of this server is in use"), ("zh-CN", "沙箱用户已全部占用")):
+        terminal = _terminal(console_world, lang)
+        try:
+            screen = _read(terminal, words)
+            assert "kubectl>" not in screen
+        finally:
+            terminal.close()
+    assert every_uid_taken() > len(UIDS) // 2  # the other server's sessions end: consoles start again
+    terminal = _terminal(console_world, "en")
+    try:
+        _read(terminal, "kubectl>")
+    finally:
+        terminal.close()

@@ -215,10 +215,10 @@ class ConsoleManager:
 
     async def create(self, db: AsyncSession, actor: Principal, cluster_id: str, lang: str) -> ConsoleSession:
         """A new session on a cluster ``actor`` may view (``cluster_view``); nothing runs until attached."""
-        cluster = await tokens.get_cluster(db, actor, cluster_id, Action.CLUSTER_VIEW)
-        problem = await asyncio.to_thread(self.sandbox_problem)
+        problem = await asyncio.to_thread(self.sandbox_problem)  # first: no console runs here at all
         if problem is not None:
             raise Unavailable(f"error.console_sandbox_{problem.reason}", hint="hint.console_sandbox")
+        cluster = await tokens.get_cluster(db, actor, cluster_id, Action.CLUSTER_VIEW)
         self._purge()
         mine = [s for s in self.sessions.values() if s.user_id == actor.user_id]
         if len(mine) >= self.settings.max_sessions:
