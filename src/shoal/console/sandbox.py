@@ -65,6 +65,7 @@ import socket
 import stat
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -392,6 +393,13 @@ class Sandbox:
             os.close(fd)
         except OSError as e:
             raise SandboxUnavailable("no_namespaces", f"cannot make a network namespace: {e}") from e
+        # What the shell will do at each start (mount and IPC namespaces, /proc, tmpfs), tried once in a child
+        # process: a server that may make network namespaces but not mounts (some containers) is told now.
+        probe = Confinement(uid=self.ids.start, gid=self.ids.start, limits=self.limits, hide=self.hide)
+        done = subprocess.run([sys.executable, "-m", "shoal.console.sandbox"], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, ENV: probe.to_env()})
+        if done.returncode != 0:
+            raise SandboxUnavailable("no_namespaces", f"cannot make the session's mounts: {done.stderr.strip()}")
 
     def _setup(self) -> None:
         """This server's directory under ``sandbox_dir``: kubectl's root-owned copy and an empty PATH."""
@@ -507,3 +515,10 @@ class Sandbox:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+
+if __name__ == "__main__":  # the check's probe: enter a session's namespaces and mounts, then exit
+    try:
+        Confinement.from_env(os.environ[ENV]).enter()
+    except OSError as failure:
+        sys.exit(str(failure))
