@@ -249,6 +249,10 @@ def test_limits_apply_to_every_command(live: Any) -> None:
     assert limits["Max core file size"] == ("0", "0")
     assert limits["Max open files"] == ("1024", "1024")
     assert _status(session.pid)["NoNewPrivs"].strip() == "1"
+    # nothing of the shell's leaks into the command: not its report pipe (the audit), not the namespace fd
+    leaked = [os.readlink(f"/proc/{session.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{session.pid}/fd")
+              if int(fd) > 2]
+    assert not [link for link in leaked if link.startswith(("pipe:", "net:", "/proc"))], leaked
     # CPU: a busy loop is stopped at its limit
     started = time.monotonic()
     got = probe(session, "/bin/bash", "-c", "while :; do :; done", cpu=1, timeout=30)

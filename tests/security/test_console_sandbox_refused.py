@@ -109,3 +109,27 @@ def test_reasons_in_a_user_namespace(tmp_path: Path, unshare: list[str], reason:
     done = subprocess.run(["unshare", "--user", *unshare, sys.executable, "-c", code], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
     assert done.stdout.strip() == reason, done.stderr
+
+
+def test_turning_the_sandbox_off_is_loud(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from shoal.console.sessions import ConsoleManager
+    from shoal.context import AppContext
+
+    settings = SimpleNamespace(console=ConsoleSettings(sandbox=False))
+    with caplog.at_level("WARNING", logger="shoal.console"):
+        manager = ConsoleManager(cast(AppContext, SimpleNamespace(settings=settings)))
+    assert manager.sandbox_problem() is None
+    assert any("UNSAFE" in r.getMessage() and "SANDBOX=false" in r.getMessage() for r in caplog.records)
+    assert ConsoleSettings().sandbox is True  # never the default
+
+
+@pytest.mark.parametrize("value", ["200000", "0-999", "300-2000", "5000-4000", "a-b", "1000-4294967295"])
+def test_a_bad_uid_range_is_a_configuration_error(value: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="SANDBOX_UID_RANGE"):
+        ConsoleSettings(sandbox_uid_range=value)
+    assert ConsoleSettings(sandbox_uid_range=" 300000-300099 ").uid_range == range(300000, 300100)
