@@ -11,7 +11,8 @@ Modules
     ``pty``        start the shell on a PTY; output, keystrokes, window size, hang-up
     ``framing``    websocket frames: ``0`` stdin, ``4`` resize (base64), base64 output
     ``sessions``   the manager: create, attach, limits, re-checks, per-line audit, clean-up
-    ``relay``      a loopback TLS relay for servers on plain HTTP (kubectl sends tokens over HTTPS only)
+    ``sandbox``    each session's commands: own UID, read-only kubeconfig, network namespace to the gateway only
+    ``relay``      the way out of a session's namespace to the gateway (TLS for servers on plain HTTP)
     ``recording``  asciinema v2 recordings for admins
 
 The HTTP side is ``api.routes.console`` (API and websocket) and ``web.console_pages``.

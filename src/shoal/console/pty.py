@@ -42,7 +42,9 @@ _RESUME_AT = 8
 class ShellProcess:
     """One restricted shell on one PTY."""
 
-    def __init__(self, env: Mapping[str, str], cwd: Path, rows: int = 24, cols: int = 80) -> None:
+    def __init__(self, env: Mapping[str, str], cwd: Path, rows: int = 24, cols: int = 80,
+                 pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the shell; ``pass_fds`` are handed to it as well (the sandbox's network namespace)."""
         self.loop = asyncio.get_running_loop()
         self.master, slave = os.openpty()
         events_r, events_w = os.pipe()
@@ -50,7 +52,7 @@ class ShellProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "shoal.console.shell"], stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
-                env={**env, "SHOAL_CONSOLE_EVENTS_FD": str(events_w)}, pass_fds=(events_w,),
+                env={**env, "SHOAL_CONSOLE_EVENTS_FD": str(events_w)}, pass_fds=(events_w, *pass_fds),
                 start_new_session=True, close_fds=True)
         except BaseException:
             for fd in (self.master, events_r):

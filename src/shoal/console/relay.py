@@ -8,6 +8,12 @@ a certificate made in memory for ``127.0.0.1`` by a throw-away CA whose PEM
 goes into the sessions' kubeconfigs, and copies bytes to the server's own
 plain listener. Nothing but processes on this host can reach it, and the
 gateway still authenticates and authorises every request.
+
+With the console sandbox (``console.sandbox``) the relay does not listen on the
+host at all: each session's network namespace has a listening socket made by
+the server (:meth:`TlsRelay.listen`), and that is the only way out of it.
+:func:`forward` does the same without TLS for a server that serves HTTPS
+itself: the session's ``127.0.0.1:<port>`` is piped to the server's listener.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
+import socket
 import ssl
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
@@ -25,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TlsRelay"]
+__all__ = ["TlsRelay", "forward"]
 
 _CHUNK = 65536
 
@@ -72,6 +80,28 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+async def _pipe(target_host: str, target_port: int, reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter) -> None:
+    """Copy one accepted connection to a new one to ``target_host:target_port`` and back, until both ends close."""
+    try:
+        up_reader, up_writer = await asyncio.open_connection(target_host, target_port)
+    except OSError:
+        writer.close()
+        return
+    tasks = [asyncio.ensure_future(_copy(reader, up_writer)), asyncio.ensure_future(_copy(up_reader, writer))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.ALL_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def forward(sock: socket.socket, target_host: str, target_port: int) -> asyncio.Server:
+    """Accept on ``sock`` (a session namespace's listener) and pipe each connection to the target, as is."""
+    return await asyncio.start_server(partial(_pipe, target_host, target_port), sock=sock)
+
+
 class TlsRelay:
     """``https://127.0.0.1:<port>`` -> ``http://<target_host>:<target_port>``."""
 
@@ -81,12 +111,18 @@ class TlsRelay:
         self.ca_pem = ""
         self.port = 0
         self._server: asyncio.Server | None = None
+        self._context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, *, port: int | None = None) -> None:
+        """Make the certificates; listen on a free loopback port of the host unless ``port`` is given.
+
+        With ``port`` (the sandbox), nothing listens on the host: :meth:`listen` serves the sessions'
+        own sockets, and ``port`` is the number they listen on inside their namespaces.
+        """
         ca, cert, key = _certificates()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         # load_cert_chain reads files only: write them to a private directory and remove it at once.
@@ -96,23 +132,21 @@ class TlsRelay:
             key_file.touch(mode=0o600)
             key_file.write_bytes(key)
             context.load_cert_chain(cert_file, key_file)
+        self._context = context
+        self.ca_pem = ca.decode()
+        if port is not None:
+            self.port = port
+            return
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
         self.port = int(self._server.sockets[0].getsockname()[1])
-        self.ca_pem = ca.decode()
+
+    async def listen(self, sock: socket.socket) -> asyncio.Server:
+        """Terminate TLS on ``sock`` (a session namespace's listener) and relay to the server's plain port."""
+        assert self._context is not None, "start() first"
+        return await asyncio.start_server(self._serve, sock=sock, ssl=self._context)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
-        except OSError:
-            writer.close()
-            return
-        tasks = [asyncio.ensure_future(_copy(reader, up_writer)), asyncio.ensure_future(_copy(up_reader, writer))]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.ALL_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await _pipe(self.target_host, self.target_port, reader, writer)
 
     async def aclose(self) -> None:
         if self._server is not None:

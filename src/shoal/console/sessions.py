@@ -26,6 +26,11 @@ Life of a session:
 
 Every line typed is audited (``console.command``: user, cluster, time, the
 line, exit status, refusal) from the shell's reports.
+
+kubectl and the filters run sandboxed (``console.sandbox``): their own UID, a
+read-only kubeconfig, a network namespace whose only way out is the gateway.
+A server that cannot sandbox refuses consoles (``error.console_sandbox_*``)
+rather than run them unconfined, unless ``SHOAL_CONSOLE__SANDBOX=false``.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NewType, Protocol
+from urllib.parse import urlsplit
 
+import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.audit import service as audit
@@ -55,7 +62,8 @@ from shoal.console import commands
 from shoal.console.framing import Resize, Stdin
 from shoal.console.pty import ShellProcess
 from shoal.console.recording import Recorder, recordings_dir
-from shoal.console.relay import TlsRelay
+from shoal.console.relay import TlsRelay, forward
+from shoal.console.sandbox import RELAY_PORT, Sandbox, SandboxUnavailable, SessionSandbox
 from shoal.context import AppContext
 from shoal.core.config import ConsoleSettings
 from shoal.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated, Unavailable
@@ -145,6 +153,27 @@ def find_filters() -> dict[str, str]:
     return found
 
 
+@dataclass
+class _Prepared:
+    """How to start a session's shell, and what to undo at its end."""
+
+    env: dict[str, str]
+    cwd: Path
+    pass_fds: tuple[int, ...] = ()
+    box: SessionSandbox | None = None
+    server: asyncio.Server | None = None
+    folder: Path | None = None
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        if self.box is not None:
+            await asyncio.to_thread(self.box.release)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
 class ConsoleManager:
     """The console sessions of one server process."""
 
@@ -157,6 +186,24 @@ class ConsoleManager:
         self.filters = find_filters()
         self._relay: TlsRelay | None = None
         self._relay_lock = asyncio.Lock()
+        self._sandbox: Sandbox | None = None
+        self._open_sandboxes = 0
+        if not self.settings.sandbox:
+            log.warning("UNSAFE: SHOAL_CONSOLE__SANDBOX=false: console commands run as the server's own user, "
+                        "can read its data dir (secret key, database) and reach any address")
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The console sandbox (made, checked and set up on first use)."""
+        if self._sandbox is None:
+            settings = self.ctx.settings
+            hide = [Path(settings.tls_key)] if settings.tls_key else []
+            self._sandbox = Sandbox(self.settings, settings.data_dir, self.kubectl, hide)
+        return self._sandbox
+
+    def sandbox_problem(self) -> SandboxUnavailable | None:
+        """Why consoles are refused here (None: they run sandboxed, or the sandbox is turned off)."""
+        return self.sandbox.problem() if self.settings.sandbox else None
 
     # --- creating ---------------------------------------------------------------------------------
     def _purge(self) -> None:
@@ -168,6 +215,9 @@ class ConsoleManager:
 
     async def create(self, db: AsyncSession, actor: Principal, cluster_id: str, lang: str) -> ConsoleSession:
         """A new session on a cluster ``actor`` may view (``cluster_view``); nothing runs until attached."""
+        problem = await asyncio.to_thread(self.sandbox_problem)  # first: no console runs here at all
+        if problem is not None:
+            raise Unavailable(f"error.console_sandbox_{problem.reason}", hint="hint.console_sandbox")
         cluster = await tokens.get_cluster(db, actor, cluster_id, Action.CLUSTER_VIEW)
         self._purge()
         mine = [s for s in self.sessions.values() if s.user_id == actor.user_id]
@@ -210,13 +260,15 @@ class ConsoleManager:
         async with self._relay_lock:
             if self._relay is None:
                 relay = TlsRelay(host, settings.port)
-                await relay.start()
+                # Sandboxed sessions reach the relay only through their own namespace's socket.
+                await relay.start(port=RELAY_PORT if self.settings.sandbox else None)
                 self._relay = relay
         return self._relay.url, self._relay.ca_pem
 
     # --- running ------------------------------------------------------------------------------------
-    async def _prepare(self, console: ConsoleSession, actor: Principal) -> tuple[Path, dict[str, str]]:
-        """Issue the session's gateway token and write its private directory; the shell's environment."""
+    async def _prepare(self, console: ConsoleSession, actor: Principal) -> _Prepared:
+        """Issue the session's gateway token, make its sandbox (or, turned off, a private directory); how to start
+        the shell."""
         async with self.ctx.db.session() as db:
             cluster = await tokens.get_cluster(db, actor, console.cluster_id, Action.CLUSTER_VIEW)
             row, token = await tokens.issue_token(
@@ -226,24 +278,56 @@ class ConsoleManager:
             await audit.record(db, actor, "console.session.open", target_type="cluster", target_id=cluster.id,
                                project_code=cluster.project_code, detail={"session": console.id, "token": row.id})
         base, ca = await self._gateway()
-        folder = Path(tempfile.mkdtemp(prefix="shoal-console-"))  # mode 0700
-        (folder / "bin").mkdir()  # kubectl's PATH: empty, so no plugin can be found
-        kubeconfig = folder / "kubeconfig"
-        kubeconfig.touch(mode=0o600)
-        kubeconfig.write_text(kubeconfig_yaml(server=f"{base}/clusters/{console.cluster_id}",
-                                              cluster_id=console.cluster_id, username=console.username,
-                                              token=token, ca_pem=ca))
         env = {
-            "PATH": str(folder / "bin"), "HOME": str(folder), "KUBECONFIG": str(kubeconfig),
-            "KUBECACHEDIR": str(folder / "cache"), "TERM": "xterm-256color", "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8", "KUBE_EDITOR": "/nonexistent/editor-disabled",
-            "EDITOR": "/nonexistent/editor-disabled", "SHOAL_CONSOLE_KUBECTL": self.kubectl,
+            "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "KUBE_EDITOR": "/nonexistent/editor-disabled", "EDITOR": "/nonexistent/editor-disabled",
+            "KUBECTL_KUBERC": "false", "KUBERC": "off",  # no user preferences (aliases, default flags)
             "SHOAL_CONSOLE_FILTERS": json.dumps(self.filters), "SHOAL_CONSOLE_LANG": console.lang,
             "SHOAL_CONSOLE_CLUSTER": console.cluster_id, "SHOAL_CONSOLE_USER": console.username,
         }
         if os.environ.get("PYTHONPATH"):
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        return folder, env
+
+        def config(server: str, server_name: str | None = None) -> str:
+            text = kubeconfig_yaml(server=f"{server}/clusters/{console.cluster_id}", cluster_id=console.cluster_id,
+                                   username=console.username, token=token, ca_pem=ca)
+            if server_name is None:
+                return text
+            doc = yaml.safe_load(text)
+            doc["clusters"][0]["cluster"]["tls-server-name"] = server_name
+            return yaml.safe_dump(doc, sort_keys=False)
+
+        if not self.settings.sandbox:
+            log.warning("UNSAFE: console %s runs unsandboxed (SHOAL_CONSOLE__SANDBOX=false)", console.id)
+            folder = Path(tempfile.mkdtemp(prefix="shoal-console-"))  # mode 0700
+            (folder / "bin").mkdir()  # kubectl's PATH: empty, so no plugin can be found
+            kubeconfig = folder / "kubeconfig"
+            kubeconfig.touch(mode=0o600)
+            kubeconfig.write_text(config(base))
+            env.update({"PATH": str(folder / "bin"), "HOME": str(folder), "KUBECONFIG": str(kubeconfig),
+                        "KUBECACHEDIR": str(folder / "cache"), "SHOAL_CONSOLE_KUBECTL": self.kubectl})
+            return _Prepared(env=env, cwd=folder, folder=folder)
+
+        # Sandboxed: kubectl dials 127.0.0.1:<port> inside the session's namespace; the server pipes that
+        # socket to the gateway (the relay terminates TLS itself; an HTTPS server gets the bytes as they are).
+        url = urlsplit(base)
+        host, port = url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
+        inner = f"https://127.0.0.1:{port}{url.path.rstrip('/')}"
+        text = config(inner, None if host == "127.0.0.1" else host)
+        box = await asyncio.to_thread(self.sandbox.open, text, port)
+        prepared = _Prepared(env=env, cwd=box.home, box=box, pass_fds=(box.netns_fd,))
+        try:
+            listener, box.listener = box.listener, None  # the asyncio server owns (and closes) it from here
+            assert listener is not None
+            if self._relay is not None and base == self._relay.url:
+                prepared.server = await self._relay.listen(listener)
+            else:
+                prepared.server = await forward(listener, host, port)
+        except BaseException:
+            await prepared.close()
+            raise
+        env.update(box.env({"PATH": self.sandbox.empty, "SHOAL_CONSOLE_KUBECTL": self.sandbox.kubectl}))
+        return prepared
 
     async def still_allowed(self, console: ConsoleSession) -> bool:
         """Is the user still active, still allowed to view the cluster, and the session's token unrevoked?"""
@@ -283,18 +367,23 @@ class ConsoleManager:
         if console.attached:
             raise Conflict("error.console_attached", id=console.id)
         console.attached = True
-        folder: Path | None = None
+        prepared: _Prepared | None = None
         shell: ShellProcess | None = None
         recorder: Recorder | None = None
         reason = CloseReason.ERROR
         try:
             try:
-                folder, env = await self._prepare(console, actor)
-                shell = ShellProcess(env, folder)
+                prepared = await self._prepare(console, actor)
+                self._open_sandboxes += 1
+                shell = ShellProcess(prepared.env, prepared.cwd, pass_fds=prepared.pass_fds)
             except (PermissionDenied, NotFound, Unauthenticated):  # the right went between create and attach
                 reason = CloseReason.REVOKED
                 await terminal.send(self._closing_text(console, reason))
                 return reason
+            except SandboxUnavailable as e:  # e.g. every UID of the range is in use
+                log.warning("console %s could not be sandboxed: %s", console.id, e)
+                await terminal.send(self._sandbox_text(console, e))
+                return CloseReason.ERROR
             except (OSError, Unavailable) as e:
                 log.warning("console %s could not start: %s", console.id, e)
                 await terminal.send(self._closing_text(console, CloseReason.ERROR))
@@ -314,8 +403,15 @@ class ConsoleManager:
             if recorder is not None:
                 recorder.close()
             await self._finish(console, actor, reason)
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+            if prepared is not None:
+                await prepared.close()
+                self._open_sandboxes -= 1
+
+    @staticmethod
+    def _sandbox_text(console: ConsoleSession, problem: SandboxUnavailable) -> bytes:
+        text = translate(f"error.console_sandbox_{problem.reason}", console.lang)
+        hint = translate("hint.console_sandbox", console.lang)
+        return f"\r\n\x1b[31m[Shoal] {text}\x1b[0m\r\n{hint}\r\n".encode()
 
     def _closing_text(self, console: ConsoleSession, reason: CloseReason) -> bytes:
         text = translate(f"console.closed.{reason.value}", console.lang,
@@ -416,6 +512,13 @@ class ConsoleManager:
             console.stop(CloseReason.ENDED)
         if self._relay is not None:
             await self._relay.aclose()
+        if self._sandbox is not None:
+            # Sessions end on their own tasks; give them a moment to release their sandboxes first.
+            for _ in range(50):
+                if not self._open_sandboxes:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(self._sandbox.aclose)
 
 
 def _human(seconds: float) -> str:

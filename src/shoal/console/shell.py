@@ -13,6 +13,13 @@ Its environment is prepared by the server (``SHOAL_CONSOLE_*``): the kubectl
 and filter binaries by absolute path, the language, the cluster and user for
 the prompt, and the file descriptor on which each finished line is reported
 as a JSON object (line, exit status, refusal) for the audit log.
+
+The shell itself runs as the server's user (root); before it reads a line it
+enters the session's sandbox (``SHOAL_CONSOLE_SANDBOX``, see
+``console.sandbox``: network namespace, private mounts) and every command it
+starts runs as the session's own unprivileged UID with resource limits. If the
+sandbox cannot be entered the shell says why and exits: it never runs a
+command unsandboxed when the server asked for a sandbox.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import time
 from typing import Any, TextIO
 
 from shoal.console.commands import BUILTINS, FILTERS, Builtin, Pipeline, Refused, parse_line
+from shoal.console.sandbox import ENV as SANDBOX_ENV
+from shoal.console.sandbox import Confinement, spawn
 from shoal.core.i18n import translate
 
 __all__ = ["main"]
@@ -40,7 +49,9 @@ CLEAR = "\x1b[H\x1b[2J\x1b[3J"
 
 
 class Shell:
-    def __init__(self, env: dict[str, str], events: TextIO | None, out: TextIO) -> None:
+    def __init__(self, env: dict[str, str], events: TextIO | None, out: TextIO,
+                 confinement: Confinement | None = None) -> None:
+        self.confinement = confinement
         self.lang = env.get("SHOAL_CONSOLE_LANG", "zh-CN")
         self.kubectl = env["SHOAL_CONSOLE_KUBECTL"]
         self.filters: dict[str, str] = json.loads(env.get("SHOAL_CONSOLE_FILTERS", "{}"))
@@ -100,8 +111,8 @@ class Shell:
             for index, argv in enumerate(argvs):
                 last = index == len(argvs) - 1
                 try:
-                    proc = subprocess.Popen(argv, stdin=previous, stdout=None if last else subprocess.PIPE,
-                                            env=self.child_env, close_fds=True)
+                    proc = spawn(argv, self.confinement, stdin=previous,
+                                 stdout=None if last else subprocess.PIPE, env=self.child_env)
                 except OSError as e:
                     text = self.t("console.start_failed", command=os.path.basename(argv[0]), error=e.strerror)
                     self.say(f"{_RED}{text}{_RESET}")
@@ -174,12 +185,30 @@ def _take_terminal() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _enter_sandbox() -> Confinement | None:
+    """Enter the session's sandbox if the server asked for one; exit with the reason if that fails."""
+    text = os.environ.get(SANDBOX_ENV)
+    if not text:
+        return None
+    try:
+        confinement = Confinement.from_env(text)
+        confinement.enter()
+    except (OSError, ValueError, KeyError) as e:
+        lang = os.environ.get("SHOAL_CONSOLE_LANG", "zh-CN")
+        message = translate("error.console_sandbox_start_failed", lang)
+        sys.stdout.write(f"{_RED}{message} ({e}){_RESET}\n{translate('hint.console_sandbox', lang)}\n")
+        sys.stdout.flush()
+        sys.exit(1)
+    return confinement
+
+
 def main() -> int:
     _take_terminal()
+    confinement = _enter_sandbox()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.environ.get("SHOAL_CONSOLE_EVENTS_FD")
     events = os.fdopen(int(fd), "w", buffering=1) if fd else None
-    shell = Shell(dict(os.environ), events, sys.stdout)
+    shell = Shell(dict(os.environ), events, sys.stdout, confinement)
     try:
         return shell.loop()
     finally:

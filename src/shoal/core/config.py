@@ -119,6 +119,49 @@ class ConsoleSettings(BaseModel):
         "", description="Base URL the console's kubectl uses to reach this server's gateway (HTTPS); default: "
                         "the listen address over HTTPS when TLS is on, else a loopback TLS relay Shoal starts.")
     record: bool = Field(False, description="Record whole sessions (output) as asciinema v2 files for admins.")
+    # -- security: console sandbox (issue 13) -------------------------------------------------------
+    sandbox: bool = Field(
+        True, description="Run each session's kubectl and filters sandboxed (own UID, own network namespace "
+                          "that reaches only the gateway, limits). false is UNSAFE: commands then run as the "
+                          "server's own user, can read its data dir and dial any address; a warning is logged.")
+    sandbox_uid_range: str = Field(
+        "200000-200999", description="first-last UIDs (and the same GIDs) given to console sessions, one per "
+                                     "running session; must belong to no account or group. Empty: consoles refused.")
+    sandbox_dir: str = Field(
+        "/var/lib/shoal-console", description="Root-owned directory for the sandboxes (kubectl's copy, per-session "
+                                              "HOME and read-only kubeconfig); outside the data dir, traversable by "
+                                              "other users, not under /tmp, /var/tmp, /dev/shm or /run.")
+    limit_cpu_seconds: int = Field(600, ge=1, description="CPU seconds one console command may use (RLIMIT_CPU).")
+    limit_processes: int = Field(
+        256, ge=16, description="Processes and threads one session's UID may have at once (RLIMIT_NPROC; kubectl "
+                                "alone runs ~10-30 threads).")
+    limit_memory_mb: int = Field(1024, ge=64, description="Heap and other writable memory of one console command, "
+                                                          "in MiB (RLIMIT_DATA).")
+    limit_file_mb: int = Field(64, ge=1, description="Largest file a console command may write, in MiB "
+                                                     "(RLIMIT_FSIZE; kubectl writes only its cache).")
+    limit_open_files: int = Field(1024, ge=64, description="Open files of one console command (RLIMIT_NOFILE).")
+
+    @field_validator("sandbox_uid_range")
+    @classmethod
+    def _check_uid_range(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        first, sep, last = value.partition("-")
+        if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+            raise ValueError(f"SHOAL_CONSOLE__SANDBOX_UID_RANGE must be first-last, got {value!r}")
+        low, high = int(first), int(last)
+        if not 1000 <= low <= high < 2**31 - 1:
+            raise ValueError(f"SHOAL_CONSOLE__SANDBOX_UID_RANGE must lie within 1000..2147483646, got {value!r}")
+        return f"{low}-{high}"
+
+    @property
+    def uid_range(self) -> range:
+        """The session UIDs as a range (empty when unset)."""
+        if not self.sandbox_uid_range:
+            return range(0)
+        low, _, high = self.sandbox_uid_range.partition("-")
+        return range(int(low), int(high) + 1)
 
 
 class Settings(BaseSettings):
@@ -210,7 +253,12 @@ def write_private(path: Path, text: str) -> None:
 def load_settings(**overrides: object) -> Settings:
     """Read the environment, create the data dir and make sure a secret key exists."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The data dir holds the secret key and the SQLite database (written with the umask, often 0644): other
+    # users — the console's sandboxed sessions among them — must not even enter it.
+    info = settings.data_dir.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        settings.data_dir.chmod(info.st_mode & 0o700)
     if not settings.secret_key:
         key_file = settings.data_dir / "secret-key"
         if not key_file.exists():

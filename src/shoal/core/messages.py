@@ -1094,6 +1094,32 @@ MESSAGES.update({
     "ui.console.no_recordings": ("No recordings (recording is off unless SHOAL_CONSOLE__RECORD=true).", "暂无录像（需设置 SHOAL_CONSOLE__RECORD=true 才会录制）。"),
 })
 
+# -- security: console sandbox (issue 13) ------------------------------------------------------------
+MESSAGES.update({
+    "error.console_sandbox_not_root": ("Web consoles are turned off: this server does not run as root, so it cannot run kubectl under a separate user.",
+                                       "WebConsole 已停用：本服务器不以 root 运行，无法让 kubectl 以独立用户身份运行。"),
+    "error.console_sandbox_no_range": ("Web consoles are turned off: no user ID range is configured for console sessions.",
+                                       "WebConsole 已停用：未配置终端会话使用的用户 ID 范围。"),
+    "error.console_sandbox_range_in_use": ("Web consoles are turned off: the configured console user ID range contains existing accounts.",
+                                           "WebConsole 已停用：配置的终端用户 ID 范围中包含已有账号。"),
+    "error.console_sandbox_range_unmapped": ("Web consoles are turned off: the console user IDs are not available in this server's container.",
+                                             "WebConsole 已停用：本服务器所在容器中无法使用终端用户 ID。"),
+    "error.console_sandbox_no_namespaces": ("Web consoles are turned off: this server may not create network and mount namespaces.",
+                                            "WebConsole 已停用：本服务器无权创建网络与挂载命名空间。"),
+    "error.console_sandbox_data_dir_open": ("Web consoles are turned off: Shoal's data directory can be read by other users.",
+                                            "WebConsole 已停用：Shoal 数据目录可被其他用户读取。"),
+    "error.console_sandbox_sandbox_dir": ("Web consoles are turned off: the console sandbox directory is unusable.",
+                                          "WebConsole 已停用：终端沙箱目录不可用。"),
+    "error.console_sandbox_kubectl_missing": ("Web consoles are turned off: kubectl was not found on the server.",
+                                              "WebConsole 已停用：服务器上未找到 kubectl。"),
+    "error.console_sandbox_exhausted": ("No console can start now: every sandbox user of this server is in use.",
+                                        "当前无法启动终端：本服务器的沙箱用户已全部占用。"),
+    "error.console_sandbox_start_failed": ("The console could not enter its sandbox, so it does not run.",
+                                           "终端无法进入沙箱，因此不会运行。"),
+    "hint.console_sandbox": ("Consoles run kubectl only inside a sandbox (own user, no access to the server's files or network). An administrator can see the reason in the server log (SHOAL_CONSOLE__SANDBOX_* settings, docs/security.md).",
+                             "终端只在沙箱中运行 kubectl（独立用户，无法访问服务器文件与网络）。管理员可在服务器日志中查看原因（SHOAL_CONSOLE__SANDBOX_* 配置，见 docs/security.md）。"),
+})
+
 # -- account administration: disable/enable, passwords, the remembered language, business maintainers ----
 MESSAGES.update({
     "error.disable_self": ("You cannot disable your own account.", "不能停用自己的账号。"),
