@@ -56,6 +56,8 @@ PATHS_REFUSED = {"apply edit-last-applied": "console.refused.edit"}
 #: ``kubectl config`` actions that only read the session's kubeconfig (set-context only as
 #: ``--current --namespace=…``); every other action writes it (credentials, exec plugins, servers).
 CONFIG_READ = frozenset({"view", "current-context", "get-contexts", "get-clusters", "get-users", "set-context"})
+#: The only flags of ``kubectl config set-context`` (with ``--current``): the namespace, nothing else.
+SET_CONTEXT_FLAGS = frozenset({"current", "namespace", "help"})
 #: Where ``--`` may come: what follows is the command run in a container, never read by kubectl.
 REMOTE_COMMAND = frozenset({"exec", "run", "debug", "create job", "create cronjob", "create deployment"})
 #: Global flags refused (by their long name, whatever the spelling): they switch the server, the
@@ -463,7 +465,7 @@ def check_kubectl(args: list[str]) -> KubectlLine:
         _check_flag(line, flag)
     if line.path == "config set-context":
         names = {flag.name for flag in line.flags if not flag.is_global}
-        if "current" not in names or line.args or names - {"current", "namespace", "help"}:
+        if "current" not in names or line.args or names - SET_CONTEXT_FLAGS:
             raise Refused("console.refused.config", command="set-context")
     return line
 
