@@ -166,6 +166,7 @@ REFUSED: list[tuple[str, str]] = [
     ("kubectl get pods -n", "console.refused.flag_value"),
     ("kubectl '' get pods", "console.refused.argument"),
     ("kubectl - get pods", "console.refused.argument"),
+    ("kubectl get pods \x00", "console.refused.argument"),
     # -- other programs
     ("kubectl.exe get pods", "console.refused.command"),
     ("/work/main/.venv/bin/kubectl get pods", "console.refused.command"),
@@ -294,3 +295,26 @@ def test_accepted_runs_the_words_typed(run_line: RunLine, line: str) -> None:
     # the pipeline's processes start together: the order they record themselves in is not fixed
     assert sorted(calls) == sorted([["kubectl", *segments[0][1:]], *segments[1:]]), (out, calls)
     assert len(events) == 1 and "refused" not in events[0], events
+
+
+def test_the_help_built_in_stays_true(run_line: RunLine) -> None:
+    """What ``help`` says is unavailable is refused, and what it says works is accepted."""
+    for lang in ("en", "zh-CN"):
+        out, _, calls = run_line("help", lang)
+        assert calls == []
+        for named in ("-f", "-k", "--from-file", "cp", "edit", "diff", "proxy", "port-forward", "--server",
+                      "--kubeconfig", "--as", "set-context --current --namespace=", "'--'", "exec", "run", "debug"):
+            assert named in out, (lang, named)
+    refused = ["kubectl apply -f manifest.yaml", "kubectl apply -k dir", "kubectl create cm c --from-file=x",
+               "kubectl cp a:/x /tmp/x", "kubectl edit pod p", "kubectl diff -f -", "kubectl proxy",
+               "kubectl port-forward p 80", "kubectl plugin list", "kubectl config set-credentials u --token=x",
+               "kubectl get pods --server=https://x", "kubectl get pods --kubeconfig=/x", "kubectl get pods --token=x",
+               "kubectl get pods --as=admin", "kubectl get pods --no-such-flag", "kubectl get pods -- x", "ls"]
+    for line in refused:
+        _, events, calls = run_line(line, "en")
+        assert calls == [] and "refused" in events[0], line
+    for line in ("kubectl exec -it p -- sh", "kubectl run t --image=busybox -it --rm -- sh",
+                 "kubectl debug p -it --image=busybox -- sh", "kubectl config set-context --current --namespace=x",
+                 "k get pods | grep x | head -n 3"):
+        _, events, calls = run_line(line, "en")
+        assert calls and "refused" not in events[0], line

@@ -13,12 +13,28 @@ these forms are accepted:
 Refused with a :class:`Refused` naming why (a message key of ``core.messages``):
 chaining (``;``, ``&&``, ``||``, ``&``), redirection (``>``, ``<``), command
 and variable substitution (``$(…)``, backticks, ``$VAR``), subshells, any
-other program; kubectl sub-commands and flags that touch the server's own
-files, network or programs (``edit``, ``cp``, ``proxy``, ``port-forward``,
-``plugin``, ``--kubeconfig``, ``-f <file>``, ``--from-file`` …); filter
-options that read or write files (each filter has an allow-list, and none may
-name a file). kubectl plugins cannot run: besides the allow-list of
-sub-commands, kubectl's ``PATH`` is an empty directory.
+other program; filter options that read or write files (each filter has an
+allow-list, and none may name a file).
+
+A kubectl line is read the way kubectl itself reads it — cobra finds the
+sub-command (``rollout status``, ``create secret generic``), pflag the flags —
+with the table of ``console.kubectl_flags`` (every flag of every allowed
+sub-command of the pinned kubectl, with its arity). So the console and kubectl
+agree on which word is a flag, a flag's value, the sub-command or an argument;
+a flag the table lacks (for that sub-command), a bundle such as ``-As`` whose
+meaning depends on the position, a value starting with ``-`` given as a
+separate word (``-n --``), ``--`` anywhere but before a container's command
+(exec, run, debug, create job/cronjob/deployment) are refused, not guessed.
+Then the policy: sub-commands that use the server's files, ports or programs
+(``edit``, ``cp``, ``proxy``, ``port-forward``, ``plugin``, ``kustomize``,
+``diff``, ``kuberc``), ``kubectl config`` actions that write the kubeconfig,
+flags that switch the server, credentials or identity or read and write
+files (``--server``, ``--kubeconfig``, ``--token``, ``--as``, ``--proxy-url``,
+``--from-file``, ``-f FILE``/URL, ``-k``, ``-o *-file`` …) are refused.
+kubectl plugins cannot run: besides all this, kubectl's ``PATH`` is an empty
+directory.
+
+:func:`redact_line` masks secret values in a typed line before the audit stores it.
 """
 
 from __future__ import annotations
@@ -558,6 +574,8 @@ def check_filter(argv: list[str]) -> None:
 
 def parse_line(line: str) -> Builtin | Pipeline | None:
     """What ``line`` asks for (None for an empty line or a comment); :class:`Refused` if not allowed."""
+    if "\x00" in line:  # no program takes it in an argument (and Popen would fail on it)
+        raise Refused("console.refused.argument", word="NUL")
     words = split_words(line)
     if not words:
         return None
