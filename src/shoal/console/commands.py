@@ -446,7 +446,8 @@ def _check_flag(line: KubectlLine, flag: KubectlFlag) -> None:
     refused = GLOBAL_FLAGS_REFUSED if flag.is_global else LOCAL_FLAGS_REFUSED
     if flag.name in refused or flag.name in PATH_FLAGS_REFUSED.get(line.path, ()):
         raise Refused("console.refused.flag", flag=flag.typed)
-    if flag.name in ("filename", "kustomize") and not flag.is_global and (flag.value != "-" or flag.name != "filename"):
+    # -f/--filename only as "-" (stdin: the manifest pasted into the terminal); -k/--kustomize never.
+    if not flag.is_global and (flag.name == "kustomize" or (flag.name == "filename" and flag.value != "-")):
         raise Refused("console.refused.filename", flag=flag.typed)
     if flag.name == "output" and not flag.is_global:
         output_format = flag.value.split("=", 1)[0]
