@@ -112,7 +112,7 @@ def test_accepted(line: str, expected: Builtin | Pipeline | None) -> None:
     ("kubectl get nodes --server https://10.0.0.1", "console.refused.flag"),
     ("kubectl get nodes -s https://10.0.0.1", "console.refused.flag"),
     ("kubectl get nodes --token=abc", "console.refused.flag"),
-    ("kubectl get nodes --log-file=/tmp/x", "console.refused.flag"),
+    ("kubectl get nodes --log-file=/tmp/x", "console.refused.unknown_flag"),  # kubectl 1.37 has no --log-file
     ("kubectl create configmap c --from-file=/etc/passwd", "console.refused.flag"),
     ("kubectl create secret generic s --from-env-file=/etc/environment", "console.refused.flag"),
     ("kubectl create secret tls t --cert=/etc/ssl/a.pem --key=/etc/ssl/a.key", "console.refused.flag"),

@@ -13,53 +13,92 @@ these forms are accepted:
 Refused with a :class:`Refused` naming why (a message key of ``core.messages``):
 chaining (``;``, ``&&``, ``||``, ``&``), redirection (``>``, ``<``), command
 and variable substitution (``$(…)``, backticks, ``$VAR``), subshells, any
-other program; kubectl sub-commands and flags that touch the server's own
-files, network or programs (``edit``, ``cp``, ``proxy``, ``port-forward``,
-``plugin``, ``--kubeconfig``, ``-f <file>``, ``--from-file`` …); filter
-options that read or write files (each filter has an allow-list, and none may
-name a file). kubectl plugins cannot run: besides the allow-list of
-sub-commands, kubectl's ``PATH`` is an empty directory.
+other program; filter options that read or write files (each filter has an
+allow-list, and none may name a file).
+
+A kubectl line is read the way kubectl itself reads it — cobra finds the
+sub-command (``rollout status``, ``create secret generic``), pflag the flags —
+with the table of ``console.kubectl_flags`` (every flag of every allowed
+sub-command of the pinned kubectl, with its arity). So the console and kubectl
+agree on which word is a flag, a flag's value, the sub-command or an argument;
+a flag the table lacks (for that sub-command), a bundle such as ``-As`` whose
+meaning depends on the position, a value starting with ``-`` given as a
+separate word (``-n --``), ``--`` anywhere but before a container's command
+(exec, run, debug, create job/cronjob/deployment) are refused, not guessed.
+Then the policy: sub-commands that use the server's files, ports or programs
+(``edit``, ``cp``, ``proxy``, ``port-forward``, ``plugin``, ``kustomize``,
+``diff``, ``kuberc``), ``kubectl config`` actions that write the kubeconfig,
+flags that switch the server, credentials or identity or read and write
+files (``--server``, ``--kubeconfig``, ``--token``, ``--as``, ``--proxy-url``,
+``--from-file``, ``-f FILE``/URL, ``-k``, ``-o *-file`` …) are refused.
+kubectl plugins cannot run: besides all this, kubectl's ``PATH`` is an empty
+directory.
+
+:func:`redact_line` masks secret values in a typed line before the audit stores it.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BUILTINS", "FILTERS", "KUBECTL_ALIASES", "Builtin", "Pipeline", "Refused", "parse_line", "split_words"]
+from shoal.console.kubectl_flags import COMMANDS, GLOBAL_FLAGS, Flag
+
+__all__ = ["BUILTINS", "FILTERS", "KUBECTL_ALIASES", "Builtin", "KubectlLine", "Pipeline", "Refused", "parse_line",
+           "read_kubectl", "redact_line", "split_words"]
 
 BUILTINS = ("help", "clear", "exit", "history")
 KUBECTL_ALIASES = ("kubectl", "k")
 
-#: kubectl sub-commands the console runs. Anything else — notably plugins — is refused.
-KUBECTL_COMMANDS = frozenset({
-    "annotate", "api-resources", "api-versions", "apply", "attach", "auth", "autoscale", "certificate",
-    "cluster-info", "completion", "config", "cordon", "create", "debug", "delete", "describe", "drain", "events",
-    "exec", "explain", "expose", "get", "help", "label", "logs", "patch", "replace", "rollout", "run", "scale",
-    "set", "taint", "top", "uncordon", "version", "wait",
-})
+#: kubectl's top-level sub-commands the console runs (the table's roots). Anything else — notably plugins — is refused.
+KUBECTL_COMMANDS = frozenset(path for path in COMMANDS if " " not in path)
 #: Sub-commands refused with their own reason: they use the server's files, ports or programs.
 KUBECTL_REFUSED = {
     "edit": "console.refused.edit",
     "cp": "console.refused.local_files",
     "kustomize": "console.refused.local_files",
+    "kuberc": "console.refused.local_files",
     "diff": "console.refused.diff",
     "proxy": "console.refused.local_network",
     "port-forward": "console.refused.local_network",
     "plugin": "console.refused.plugin",
 }
-#: ``kubectl config`` sub-commands that only read the session's kubeconfig (set-context only with --current).
+#: Paths of the table refused all the same (the editor again).
+PATHS_REFUSED = {"apply edit-last-applied": "console.refused.edit"}
+#: ``kubectl config`` actions that only read the session's kubeconfig (set-context only as
+#: ``--current --namespace=…``); every other action writes it (credentials, exec plugins, servers).
 CONFIG_READ = frozenset({"view", "current-context", "get-contexts", "get-clusters", "get-users", "set-context"})
-#: Flags refused anywhere on a kubectl line (they switch credentials, or read or write the server's files).
-KUBECTL_FLAGS_REFUSED = frozenset({
-    "--kubeconfig", "--server", "-s", "--token", "--username", "--password", "--certificate-authority",
-    "--client-certificate", "--client-key", "--insecure-skip-tls-verify", "--tls-server-name", "--cache-dir",
-    "--log-file", "--log-dir", "--profile-output", "--from-file", "--from-env-file", "--edit", "--cert", "--key",
-    "--custom", "--kuberc", "--output-directory", "--patch-file",
+#: The only flags of ``kubectl config set-context`` (with ``--current``): the namespace, nothing else.
+SET_CONTEXT_FLAGS = frozenset({"current", "namespace", "help"})
+#: Where ``--`` may come: what follows is the command run in a container, never read by kubectl.
+REMOTE_COMMAND = frozenset({"exec", "run", "debug", "create job", "create cronjob", "create deployment"})
+#: Global flags refused (by their long name, whatever the spelling): they switch the server, the
+#: credentials or the identity (impersonation: the gateway impersonates the user anyway), or read or
+#: write the server's files (kubeconfig, kuberc, cache, profiles).
+GLOBAL_FLAGS_REFUSED = frozenset({
+    "as", "as-group", "as-uid", "as-user-extra", "cache-dir", "certificate-authority", "client-certificate",
+    "client-key", "cluster", "context", "user", "insecure-skip-tls-verify", "kubeconfig", "kuberc", "password",
+    "username", "token", "profile", "profile-output", "proxy-url", "server", "tls-server-name",
 })
-#: Global kubectl flags that take a value as the next word (to find the sub-command after them).
-_KUBECTL_VALUE_FLAGS = frozenset({"-n", "--namespace", "--as", "--as-group", "--as-uid", "--request-timeout",
-                                  "-v", "--v", "--profile", "--vmodule"})
+#: Sub-command flags refused wherever they appear: they read or write files on the server, or open an editor.
+LOCAL_FLAGS_REFUSED = frozenset({
+    "from-file", "from-env-file", "cert", "key", "edit", "custom", "patch-file", "output-directory",
+})
+#: Flags refused on one path only (``config view --raw``/``--flatten`` print the session's token).
+PATH_FLAGS_REFUSED: dict[str, frozenset[str]] = {"config view": frozenset({"raw", "flatten"})}
+#: Output formats allowed (``-o FORMAT`` or ``-o FORMAT=TEMPLATE``); the ``*-file`` ones read a file.
+OUTPUT_FORMATS = frozenset({
+    "json", "yaml", "kyaml", "name", "wide", "go-template", "template", "jsonpath", "jsonpath-as-json",
+    "custom-columns", "plaintext", "plaintext-openapiv2",
+})
+#: pflag's bool spellings (strconv.ParseBool).
+_BOOLS = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"})
+#: cobra gives every command -h/--help.
+_HELP = Flag("h", "bool")
 
 
 class Refused(Exception):
@@ -179,72 +218,273 @@ def split_words(line: str) -> list[str | object]:
 
 
 # --- kubectl -----------------------------------------------------------------------------------
+#
+# kubectl finds its sub-command with cobra, then parses the flags with pflag. A line is read here
+# the same way, with the table of ``kubectl_flags`` (every flag's arity), so that the console and
+# kubectl never disagree about which word is a flag, a flag's value, the sub-command or an
+# argument; whatever the table does not know is refused rather than guessed.
 
-def _flag_name(arg: str) -> str:
-    return arg.split("=", 1)[0] if arg.startswith("--") else arg[:2]
+@dataclass(frozen=True)
+class KubectlFlag:
+    """One flag as kubectl will read it: its long name, value, how it was typed, global or the sub-command's."""
+
+    name: str
+    value: str
+    typed: str
+    is_global: bool
 
 
-def _subcommand(args: list[str]) -> tuple[str, int]:
-    """The first non-flag word (the sub-command) and its index, skipping global flags' values."""
-    skip = False
-    for index, arg in enumerate(args):
-        if skip:
-            skip = False
+@dataclass(frozen=True)
+class KubectlLine:
+    """A kubectl line as kubectl reads it: the sub-command path ("" for none), flags, arguments, remote command."""
+
+    path: str
+    flags: list[KubectlFlag]
+    args: list[str]
+    remote: list[str] | None  # after "--": the command run in the container
+
+
+@functools.cache
+def _flagset(path: str) -> dict[str, tuple[Flag, bool]]:
+    """The flags of ``path`` (its own over the globals, as cobra merges them): name -> (flag, is global)."""
+    merged = {name: (flag, True) for name, flag in GLOBAL_FLAGS.items()}
+    merged["help"] = (_HELP, False)
+    if path:
+        merged.update({name: (flag, False) for name, flag in COMMANDS[path].flags.items()})
+    return merged
+
+
+@functools.cache
+def _shorthands(path: str) -> dict[str, str]:
+    return {flag.short: name for name, (flag, _) in _flagset(path).items() if flag.short}
+
+
+def _subcommands(path: str) -> dict[str, str]:
+    """The sub-commands of ``path`` by name and alias -> their path (the root's: the allowed roots)."""
+    if not path:
+        return {name: name for name in KUBECTL_COMMANDS}
+    found: dict[str, str] = {}
+    for sub in COMMANDS[path].subcommands:
+        child = f"{path} {sub}"
+        if child in COMMANDS:
+            for name in (sub, *COMMANDS[child].aliases):
+                found[name] = child
+    return found
+
+
+def _shown(path: str) -> str:
+    return f"kubectl {path}".strip()
+
+
+def _long_name(word: str) -> str:
+    """A long flag's name as kubectl looks it up (kubectl's normaliser turns ``_`` into ``-``)."""
+    return word[2:].split("=", 1)[0].replace("_", "-")
+
+
+def _known(path: str, name: str, typed: str) -> Flag:
+    found = _flagset(path).get(name)
+    if found is None:
+        raise Refused("console.refused.unknown_flag", flag=typed, command=_shown(path))
+    return found[0]
+
+
+def _cobra_next(path: str, args: list[str]) -> int | None:
+    """The index of the word cobra takes as the next sub-command of ``path`` in ``args`` (its ``stripFlags``).
+
+    cobra skips a flag's value only for ``--flag`` and two-letter ``-f`` written without ``=`` and
+    without an optional value, and looks the flag up in ``path``'s own flags: an unknown flag, or a
+    bundle such as ``-As`` whose last letter would take the next word, would make cobra and pflag
+    disagree, so they are refused here (write the flag after the sub-command, or ``-f=VALUE``).
+    """
+    shorts = _shorthands(path)
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            return None
+        if word.startswith("--"):
+            flag = _known(path, _long_name(word), word.split("=", 1)[0])
+            if "=" not in word and flag.kind == "value":
+                if len(args) - i <= 1:
+                    return None  # cobra stops looking when the value is the last or next-to-last word
+                i += 1
             continue
-        if arg.startswith("-"):
-            skip = arg in _KUBECTL_VALUE_FLAGS
+        if word.startswith("-") and len(word) > 1:
+            letters = word[1:]
+            for position, letter in enumerate(letters):
+                name = shorts.get(letter)
+                if name is None:
+                    raise Refused("console.refused.unknown_flag", flag=f"-{letter}", command=_shown(path))
+                flag = _flagset(path)[name][0]
+                if letters[position + 1:position + 2] == "=" or (flag.kind == "value" and position < len(letters) - 1):
+                    break  # the rest of the word is the value
+                if flag.kind == "value":  # the last letter takes the next word
+                    if len(word) > 2:
+                        # cobra does not skip a bundle's value: it looks that word up as the sub-command.
+                        # Not one: cobra stops at this command, as pflag reads it. One (or at the root):
+                        # the two disagree, so refuse rather than guess.
+                        following = args[i] if i < len(args) else ""
+                        if not path or following in _subcommands(path):
+                            raise Refused("console.refused.flag_position", flag=word, command=_shown(path))
+                        return None
+                    if len(args) - i <= 1:
+                        return None
+                    i += 1
             continue
-        return arg, index
-    return "", -1
+        if word in ("", "-"):
+            raise Refused("console.refused.argument", word=word or "''")
+        return i - 1
+    return None
 
 
-def _check_filename(flag: str, value: str | None) -> None:
-    if value != "-":
-        raise Refused("console.refused.filename", flag=flag)
+def _find_path(args: list[str]) -> tuple[str, list[str], str | None]:
+    """(sub-command path, the args without its words, a word cobra would look up but the table lacks)."""
+    path = ""
+    rest = list(args)
+    while True:
+        subs = _subcommands(path)
+        if path and not subs:
+            return path, rest, None
+        at = _cobra_next(path, rest)
+        if at is None:
+            return path, rest, None
+        child = subs.get(rest[at])
+        if child is None:
+            return path, rest, rest[at]
+        path = child
+        rest = rest[:at] + rest[at + 1:]
 
 
-def check_kubectl(args: list[str]) -> None:
-    """Refuse kubectl arguments that would escape the console (files, credentials, editors, plugins)."""
-    for arg in args:
-        if arg == "--":
-            break
-        if arg.startswith("-") and _flag_name(arg) in KUBECTL_FLAGS_REFUSED:
-            raise Refused("console.refused.flag", flag=_flag_name(arg))
-    sub, at = _subcommand(args)
-    if sub in KUBECTL_REFUSED:
-        raise Refused(KUBECTL_REFUSED[sub], command=sub)
-    if sub and sub not in KUBECTL_COMMANDS:
-        raise Refused("console.refused.kubectl_command", command=sub)
-    if sub == "config":
-        rest = [a for a in args[at + 1:] if not a.startswith("-")]
-        action = rest[0] if rest else ""
-        if action and action not in CONFIG_READ:
-            raise Refused("console.refused.config", command=action)
-        if action == "set-context" and "--current" not in args:
-            raise Refused("console.refused.config", command="set-context")
-        if any(_flag_name(a) == "--raw" for a in args):  # the session's token in clear
-            raise Refused("console.refused.flag", flag="--raw")
-    follow_is_f = sub in ("logs", "attach")
-    for index, arg in enumerate(args):
-        if not arg.startswith("-") or arg == "-":
+def _value_word(typed: str, args: list[str], i: int) -> str:
+    """A flag's value given as the next word; refused when missing or when it looks like a flag itself."""
+    if i >= len(args):
+        raise Refused("console.refused.flag_value", flag=typed)
+    value = args[i]
+    if value.startswith("-") and value != "-":
+        # pflag would take it (``-n --`` ended the checks of old); make the user write --flag=VALUE.
+        raise Refused("console.refused.dash_value", flag=typed, value=value)
+    return value
+
+
+def _checked(flag: Flag, typed: str, value: str) -> str:
+    if flag.kind == "bool" and value not in _BOOLS:
+        raise Refused("console.refused.bool_value", flag=typed)
+    return value
+
+
+def _pflag(path: str, args: list[str]) -> KubectlLine:
+    """Read ``args`` with ``path``'s flags as pflag does (interspersed flags, ``--f=v``, ``--f v``, ``-abc``)."""
+    flagset = _flagset(path)
+    shorts = _shorthands(path)
+    flags: list[KubectlFlag] = []
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if len(word) <= 1 or word[0] != "-":
+            positional.append(word)
             continue
-        if arg == "--":
-            break  # what follows is the remote command of exec / run / debug
-        name = _flag_name(arg)
-        nxt = args[index + 1] if index + 1 < len(args) else None
-        if name in ("--filename", "--kustomize"):
-            _check_filename(name, arg.split("=", 1)[1] if "=" in arg else nxt)
-        elif name == "-k" or (name == "-f" and not follow_is_f):
-            value = arg[2:].lstrip("=") if len(arg) > 2 else nxt
-            _check_filename(name, value)
-        elif name in ("-o", "--output"):
-            if name == "-o":
-                value = arg[2:].removeprefix("=") if len(arg) > 2 else nxt
+        if word == "--":
+            return KubectlLine(path, flags, positional, args[i:])
+        if word.startswith("--"):
+            body = word[2:]
+            if body[:1] in ("-", "="):
+                raise Refused("console.refused.flag_syntax", flag=word)
+            typed, eq, value = word.partition("=")
+            name = _long_name(word)
+            flag = _known(path, name, typed)
+            if not eq:
+                if flag.kind == "value":
+                    value = _value_word(typed, args, i)
+                    i += 1
+                else:
+                    value = "true" if flag.kind == "bool" else ""
+            flags.append(KubectlFlag(name, _checked(flag, typed, value), typed, flagset[name][1]))
+            continue
+        letters = word[1:]
+        if letters.startswith("test."):
+            raise Refused("console.refused.flag_syntax", flag=word)  # pflag ignores -test.* silently
+        while letters:
+            letter = letters[0]
+            name = shorts.get(letter, "")
+            if not name:
+                raise Refused("console.refused.unknown_flag", flag=f"-{letter}", command=_shown(path))
+            flag, is_global = flagset[name]
+            typed = f"-{letter}"
+            if len(letters) > 2 and letters[1] == "=":
+                value, letters = letters[2:], ""
+            elif flag.kind != "value":
+                value, letters = ("true" if flag.kind == "bool" else ""), letters[1:]
+            elif len(letters) > 1:
+                value, letters = letters[1:], ""
             else:
-                value = arg.split("=", 1)[1] if "=" in arg else nxt
-            output_format = (value or "").split("=", 1)[0]
-            if output_format.endswith("file"):  # jsonpath-file, go-template-file, custom-columns-file, templatefile
-                raise Refused("console.refused.output_file", format=output_format)
+                value, letters = _value_word(typed, args, i), ""
+                i += 1
+            flags.append(KubectlFlag(name, _checked(flag, typed, value), typed, is_global))
+    return KubectlLine(path, flags, positional, None)
+
+
+def read_kubectl(args: list[str]) -> KubectlLine:
+    """What kubectl would run for ``args`` (cobra's sub-command, pflag's flags); Refused where the table cannot tell."""
+    path, rest, unknown = _find_path(args)
+    if unknown is not None:
+        if not path:
+            raise Refused(KUBECTL_REFUSED.get(unknown, "console.refused.kubectl_command"), command=unknown)
+        if path == "config":
+            raise Refused("console.refused.config", command=unknown)
+        raise Refused("console.refused.kubectl_command", command=f"{path} {unknown}")
+    if path in PATHS_REFUSED:
+        raise Refused(PATHS_REFUSED[path], command=path)
+    if path.startswith("config ") and path.split(" ", 1)[1] not in CONFIG_READ:
+        raise Refused("console.refused.config", command=path.split(" ", 1)[1])
+    return _pflag(path, rest)
+
+
+def _check_flag(line: KubectlLine, flag: KubectlFlag) -> None:
+    refused = GLOBAL_FLAGS_REFUSED if flag.is_global else LOCAL_FLAGS_REFUSED
+    if flag.name in refused or flag.name in PATH_FLAGS_REFUSED.get(line.path, ()):
+        raise Refused("console.refused.flag", flag=flag.typed)
+    # -f/--filename only as "-" (stdin: the manifest pasted into the terminal); -k/--kustomize never.
+    if not flag.is_global and (flag.name == "kustomize" or (flag.name == "filename" and flag.value != "-")):
+        raise Refused("console.refused.filename", flag=flag.typed)
+    if flag.name == "output" and not flag.is_global:
+        output_format = flag.value.split("=", 1)[0]
+        if output_format.lower().endswith("file"):  # jsonpath-file, go-template-file, custom-columns-file, templatefile
+            raise Refused("console.refused.output_file", format=output_format)
+        if output_format not in OUTPUT_FORMATS:
+            raise Refused("console.refused.output_format", format=output_format,
+                          allowed=", ".join(sorted(OUTPUT_FORMATS)))
+
+
+def check_kubectl(args: list[str]) -> KubectlLine:
+    """Refuse kubectl arguments that would escape the console (files, credentials, servers, editors, plugins)."""
+    try:
+        line = read_kubectl(args)
+    except Refused as refused:
+        # "-f" without its file is still a file flag: say so rather than "needs a value".
+        if refused.key == "console.refused.flag_value" and refused.params.get("flag") in ("-f", "--filename"):
+            raise Refused("console.refused.filename", flag=refused.params["flag"]) from None
+        raise
+    cmd = COMMANDS.get(line.path)
+    if line.path and cmd is not None and cmd.subcommands and line.args:
+        # cobra runs the parent with arguments; kubectl would look for a plugin (kubectl-create-foo).
+        raise Refused("console.refused.kubectl_command", command=f"{line.path} {line.args[0]}")
+    if not line.path and line.args:
+        raise Refused("console.refused.kubectl_command", command=line.args[0])
+    for arg in line.args:
+        if arg in ("", "-"):
+            raise Refused("console.refused.argument", word=arg or "''")
+    if line.remote is not None and line.path not in REMOTE_COMMAND:
+        raise Refused("console.refused.double_dash", command=_shown(line.path))
+    for flag in line.flags:
+        _check_flag(line, flag)
+    if line.path == "config set-context":
+        names = {flag.name for flag in line.flags if not flag.is_global}
+        if "current" not in names or line.args or names - SET_CONTEXT_FLAGS:
+            raise Refused("console.refused.config", command="set-context")
+    return line
 
 
 # --- filters -----------------------------------------------------------------------------------
@@ -335,6 +575,8 @@ def check_filter(argv: list[str]) -> None:
 
 def parse_line(line: str) -> Builtin | Pipeline | None:
     """What ``line`` asks for (None for an empty line or a comment); :class:`Refused` if not allowed."""
+    if "\x00" in line:  # no program takes it in an argument (and Popen would fail on it)
+        raise Refused("console.refused.argument", word="NUL")
     words = split_words(line)
     if not words:
         return None
@@ -359,3 +601,118 @@ def parse_line(line: str) -> Builtin | Pipeline | None:
     for segment in segments[1:]:
         check_filter(segment)
     return Pipeline(kubectl=head[1:], filters=segments[1:])
+
+
+# --- the audit ---------------------------------------------------------------------------------
+
+#: Flags whose whole value is a secret (``--token``, ``--password`` … are refused, but the line is still audited).
+SECRET_FLAGS = frozenset({"token", "password", "username", "docker-password", "client-key"})
+#: Flags whose value is ``KEY=VALUE``: ``--from-literal`` always hides the value, the environment flags when
+#: the key looks like a secret's.
+_KEY_VALUE_FLAGS = {"from-literal": "literal", "env": "env", "e": "env"}
+_SECRET_KEY = re.compile(r"(?i)pass|secret|token|key|pwd|credential|auth|cert")
+MASK = "***"
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./*-]+")
+
+
+def _word_spans(line: str) -> list[tuple[str, int, int]]:
+    """Words of ``line`` with where each starts and ends; never refuses (unclosed quotes run to the end)."""
+    spans: list[tuple[str, int, int]] = []
+    word: list[str] = []
+    start = -1
+    i, n = 0, len(line)
+
+    def end_word(at: int) -> None:
+        nonlocal start
+        if start >= 0:
+            spans.append(("".join(word), start, at))
+            word.clear()
+            start = -1
+
+    while i < n:
+        ch = line[i]
+        if ch in " \t\r\n|;&<>()":
+            end_word(i)
+            i += 1
+            continue
+        if start < 0:
+            start = i
+        if ch == "\\":
+            word.append(line[i + 1:i + 2])
+            i += 2
+        elif ch in "'\"":
+            close = line.find(ch, i + 1)
+            close = n if close < 0 else close
+            word.append(line[i + 1:close])
+            i = close + 1
+        else:
+            word.append(ch)
+            i += 1
+    end_word(n)
+    return spans
+
+
+def _masked(kind: str, value: str) -> str:
+    if kind == "secret":
+        return MASK
+    key, eq, _ = value.partition("=")
+    if not eq:
+        return MASK if kind == "literal" else value
+    return f"{key}={MASK}" if kind == "literal" or _SECRET_KEY.search(key) else value
+
+
+def _secret_kind(word: str) -> tuple[str, str, str | None] | None:
+    """(kind, the word's flag part, its inline value or None) when ``word`` is a flag with a secret value."""
+    if word.startswith("--"):
+        name, eq, value = word[2:].partition("=")
+        name = name.replace("_", "-")
+        kind = "secret" if name in SECRET_FLAGS else _KEY_VALUE_FLAGS.get(name)
+        if kind is None or name == "e":
+            return None
+        return kind, word[:len(word) - len(value) - len(eq)] + eq, value if eq else None
+    if word.startswith("-e") and not word.startswith("-e-"):
+        rest = word[2:]
+        return "env", "-e" + ("=" if rest.startswith("=") else ""), rest.removeprefix("=") or None
+    return None
+
+
+def redact_line(line: str) -> str:
+    """``line`` with secret values replaced by ``***`` before it is stored in the audit log.
+
+    ``--from-literal=k=v`` keeps the key (``k=***``); ``--token``, ``--password``, ``--username``,
+    ``--docker-password`` and ``--client-key`` lose their value; ``--env``/``-e`` and ``kubectl set env``
+    lose values whose key looks like a secret's (password, token, key …). Works on any line, also one
+    the console refused or could not split, since every typed line is audited.
+    """
+    spans = _word_spans(line)
+    words = [word for word, _, _ in spans]
+    set_env = any(pair == ("set", "env") for pair in itertools.pairwise(words))
+    replaced: dict[int, str] = {}
+    pending: str | None = None
+    for index, word in enumerate(words):
+        if pending is not None:
+            masked = _masked(pending, word)
+            if masked != word:
+                replaced[index] = masked
+            pending = None
+            continue
+        found = _secret_kind(word)
+        if found is not None:
+            kind, flag, value = found
+            if value is None:
+                pending = kind
+            elif (masked := _masked(kind, value)) != value:
+                replaced[index] = flag + masked
+        elif set_env and not word.startswith("-") and "=" in word and (masked := _masked("env", word)) != word:
+            replaced[index] = masked
+    if not replaced:
+        return line
+    out: list[str] = []
+    last = 0
+    for index, new in sorted(replaced.items()):
+        _, start, end = spans[index]
+        out.append(line[last:start])
+        out.append(new if _PLAIN_WORD.fullmatch(new) else shlex.quote(new))
+        last = end
+    out.append(line[last:])
+    return "".join(out)

@@ -349,8 +349,10 @@ class ConsoleManager:
         status = event.get("exit")
         refused = event.get("refused")
         outcome = "denied" if refused else ("success" if status == 0 else "failure")
-        # The line first: the audit page shows the start of the detail.
-        detail: dict[str, Any] = {"line": str(event.get("line", ""))[:2000], "exit": status, "session": console.id}
+        # The line first: the audit page shows the start of the detail. Secret values (--from-literal=k=v,
+        # --token, --password …) are masked before the line is stored: the audit is read by other people.
+        line = commands.redact_line(str(event.get("line", "")))
+        detail: dict[str, Any] = {"line": line[:2000], "exit": status, "session": console.id}
         if refused:
             detail["refused"] = refused
         if "duration_ms" in event:
