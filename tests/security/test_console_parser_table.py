@@ -151,8 +151,6 @@ def test_file_and_credential_flags_are_refused_or_reviewed(helps: dict[str, str]
                 continue
             if name in commands.LOCAL_FLAGS_REFUSED or name in commands.PATH_FLAGS_REFUSED.get(path, ()):
                 continue
-            if path == "config set-context" and name not in commands.SET_CONTEXT_FLAGS:
-                continue
             unreviewed.append(f"{path} --{name}")
     assert unreviewed == []
     # every global flag is decided on: refused, or one of these (namespace, timeouts, log verbosity —

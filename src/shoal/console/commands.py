@@ -69,11 +69,10 @@ KUBECTL_REFUSED = {
 }
 #: Paths of the table refused all the same (the editor again).
 PATHS_REFUSED = {"apply edit-last-applied": "console.refused.edit"}
-#: ``kubectl config`` actions that only read the session's kubeconfig (set-context only as
-#: ``--current --namespace=…``); every other action writes it (credentials, exec plugins, servers).
-CONFIG_READ = frozenset({"view", "current-context", "get-contexts", "get-clusters", "get-users", "set-context"})
-#: The only flags of ``kubectl config set-context`` (with ``--current``): the namespace, nothing else.
-SET_CONTEXT_FLAGS = frozenset({"current", "namespace", "help"})
+#: ``kubectl config`` actions that only read the session's kubeconfig; every other action writes it
+#: (credentials, exec plugins, servers). The kubeconfig is read-only in the sandbox as well, so even
+#: ``set-context --current --namespace=…`` is refused here with a hint to pass ``-n`` instead.
+CONFIG_READ = frozenset({"view", "current-context", "get-contexts", "get-clusters", "get-users"})
 #: Where ``--`` may come: what follows is the command run in a container, never read by kubectl.
 REMOTE_COMMAND = frozenset({"exec", "run", "debug", "create job", "create cronjob", "create deployment"})
 #: Global flags refused (by their long name, whatever the spelling): they switch the server, the
@@ -480,10 +479,6 @@ def check_kubectl(args: list[str]) -> KubectlLine:
         raise Refused("console.refused.double_dash", command=_shown(line.path))
     for flag in line.flags:
         _check_flag(line, flag)
-    if line.path == "config set-context":
-        names = {flag.name for flag in line.flags if not flag.is_global}
-        if "current" not in names or line.args or names - SET_CONTEXT_FLAGS:
-            raise Refused("console.refused.config", command="set-context")
     return line
 
 
