@@ -6,6 +6,7 @@ in the database, and the upsert that keeps them is dialect-specific.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -72,6 +73,25 @@ async def test_account_backs_off_after_five_failures_and_success_resets(
     assert refused["total"] == 4
     assert refused["items"][0]["detail"]["reason"] == "throttled"
     assert refused["items"][0]["detail"]["scope"] == "account"
+
+
+async def test_parallel_attempts_past_the_threshold_are_not_all_checked(
+        client: httpx.AsyncClient, ctx: AppContext) -> None:
+    """Counting after the password check let a burst of parallel guesses all pass a check that
+    saw no block yet; counted first, at most the threshold's worth of them is checked at all."""
+    for _ in range(4):
+        assert (await _login(client, WRONG)).status_code == 401
+    answers = await asyncio.gather(*(_login(client, f"guess-{i}") for i in range(16)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(401) == 1 and codes.count(429) == 15, codes
+    # The same after the block has run out: one guess per wait, never a burst.
+    await _expire_blocks(ctx)
+    answers = await asyncio.gather(*(_login(client, f"again-{i}") for i in range(16)))
+    assert sorted(r.status_code for r in answers).count(401) == 1
+    async with ctx.db.session() as session:
+        row = await session.scalar(select(LoginThrottle).where(LoginThrottle.kind == "account",
+                                                               LoginThrottle.key == "admin"))
+    assert row is not None and row.failures == 6
 
 
 async def test_address_backs_off_after_twenty_failures_over_any_accounts(ctx: AppContext) -> None:

@@ -63,21 +63,25 @@ async def password_login(
     # PostgreSQL text cannot hold NUL and no username has one: such a name stays unknown but storable.
     name = username.strip()[:_NAME_LENGTH].replace("\x00", "\ufffd")
     now = utcnow()
-    block = await throttle.blocked(session, name, source, now)
-    if block is not None:
+    async with db.session() as counting:  # committed before the password is checked: see throttle.reserve
+        reservation = await throttle.reserve(counting, name, source, settings, now)
+    if reservation is None:
+        block = await throttle.blocked(session, name, source, now)
+        seconds = block.seconds if block is not None else 1
         async with db.session() as other:
             await audit.record(other, None, "auth.login", target_type="user", target_id=name, outcome="denied",
                                username=name, detail={"source": source, "via": via, "reason": "throttled",
-                                                      "scope": block.scope, "retry_after": block.seconds})
+                                                      "scope": block.scope if block else "account",
+                                                      "retry_after": seconds})
         raise Throttled("error.login_throttled", error_code="login_throttled", hint="hint.login_throttled",
-                        retry_after=block.seconds, seconds=block.seconds)
+                        retry_after=seconds, seconds=seconds)
     user = await session.scalar(select(User).where(User.username == name))
     usable = user is not None and user.is_active and bool(user.password_hash)
     known_hash = user.password_hash if user is not None and usable else None
     ok = await asyncio.to_thread(verify_password_or_dummy, known_hash, password)
     if not ok or user is None:
         async with db.session() as other:
-            await throttle.record_failure(other, name, source, settings, now)
+            await throttle.settle(other, reservation, settings, now, success=False)
             await audit.record(other, None, "auth.login", target_type="user", target_id=name, outcome="failure",
                                username=name, detail={"source": source, "via": via})
         try:
@@ -86,7 +90,7 @@ async def password_login(
         except SQLAlchemyError:  # housekeeping only: the next failure tries again
             log.warning("could not forget quiet login counts", exc_info=True)
         raise Unauthenticated("error.bad_login")
-    await throttle.clear_account(session, name)
+    await throttle.settle(session, reservation, settings, now, success=True)
     principal = await load_principal(session, user, via=via, source=source)
     await audit.record(session, principal, "auth.login", target_type="user", target_id=user.username,
                        detail={"via": via})

@@ -14,6 +14,14 @@ forgotten after ``login_forget_seconds`` without a failure; a successful login
 clears its account's count (not its address's: one good password must not buy
 an attacker more guesses at other accounts). Attempts refused while blocked are
 not counted and cost no argon2 run.
+
+Every attempt is counted *before* its password is checked (:func:`reserve`) and
+settled after (:func:`settle`): checking and counting as two steps would let
+many parallel attempts all pass the check while a block was not yet written.
+The reserving update is a compare-and-set — it only counts a key that is not
+blocked — and from the threshold on it holds the key (``blocked_until`` a
+little ahead) while that one attempt's password is checked, so past the
+threshold one attempt per key runs at a time, however many arrive together.
 """
 
 from __future__ import annotations
@@ -31,14 +39,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shoal.core.config import AuthSettings
 from shoal.iam.models import LoginThrottle
 
-__all__ = ["ACCOUNT", "ADDRESS", "Block", "account_key", "address_key", "backoff_seconds", "blocked",
-           "clear_account", "forget_quiet", "record_failure"]
+__all__ = ["ACCOUNT", "ADDRESS", "HOLD_SECONDS", "Block", "Reservation", "account_key", "address_key",
+           "backoff_seconds", "blocked", "clear_account", "forget_quiet", "reserve", "settle"]
 
 ACCOUNT = "account"
 ADDRESS = "address"
 _KEY_LENGTH = 128
 # 2**60 seconds is far beyond any cap; bounding the exponent keeps the float finite.
 _MAX_DOUBLINGS = 60
+#: How long a key at its threshold is held while its one attempt's password is checked (argon2 takes
+#: well under a second; a server that dies meanwhile leaves the key blocked this long at most).
+HOLD_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,22 @@ async def blocked(session: AsyncSession, username: str, source: str, now: dateti
     return longest
 
 
+@dataclass(frozen=True)
+class _Counted:
+    kind: str
+    key: str
+    failures: int
+    threshold: int
+    held_until: datetime | None  # set when this attempt holds the key (at or past its threshold)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An attempt counted for its account and its address, to be settled once the password is checked."""
+
+    counted: tuple[_Counted, ...]
+
+
 def _insert(session: AsyncSession) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -99,31 +126,68 @@ def _insert(session: AsyncSession) -> Any:
     return sqlite.insert(LoginThrottle)
 
 
-async def _count(session: AsyncSession, kind: str, key: str, threshold: int, settings: AuthSettings,
-                 now: datetime) -> None:
+async def _reserve_key(session: AsyncSession, kind: str, key: str, threshold: int, settings: AuthSettings,
+                       now: datetime) -> _Counted | None:
+    """Count one attempt for ``key`` unless it is blocked (None then); hold it from the threshold on."""
+    await session.execute(_insert(session).values(kind=kind, key=key, failures=0, last_failure_at=now,
+                                                   blocked_until=None).on_conflict_do_nothing())
     forgotten = now - timedelta(seconds=settings.login_forget_seconds)
-    stale = LoginThrottle.last_failure_at < forgotten
-    stmt = _insert(session).values(kind=kind, key=key, failures=1, last_failure_at=now, blocked_until=None)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[LoginThrottle.kind, LoginThrottle.key],
-        set_={"failures": case((stale, 1), else_=LoginThrottle.failures + 1), "last_failure_at": now},
-    ).returning(LoginThrottle.failures)
-    failures = int((await session.execute(stmt)).scalar_one())
-    wait = backoff_seconds(failures, threshold, settings)
-    if wait is not None:
-        await session.execute(update(LoginThrottle).where(LoginThrottle.kind == kind, LoginThrottle.key == key)
-                              .values(blocked_until=now + timedelta(seconds=wait)))
+    counted = case((LoginThrottle.last_failure_at < forgotten, 1), else_=LoginThrottle.failures + 1)
+    hold = now + timedelta(seconds=HOLD_SECONDS)
+    stmt = (update(LoginThrottle)
+            .where(LoginThrottle.kind == kind, LoginThrottle.key == key,
+                   or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until <= now))
+            .values(failures=counted, last_failure_at=now,
+                    blocked_until=case((counted >= threshold, hold), else_=None))
+            .returning(LoginThrottle.failures))
+    failures = (await session.execute(stmt)).scalar_one_or_none()
+    if failures is None:
+        return None
+    return _Counted(kind, key, int(failures), threshold, hold if failures >= threshold else None)
 
 
-async def record_failure(session: AsyncSession, username: str, source: str, settings: AuthSettings,
-                         now: datetime) -> None:
-    """Count a failed login for its account and its address.
+async def reserve(session: AsyncSession, username: str, source: str, settings: AuthSettings,
+                  now: datetime) -> Reservation | None:
+    """Count this attempt for its account and its address; None (nothing counted) when either is blocked.
 
-    Always the account's row first, then the address's: concurrent failures lock
-    rows in one order, so they cannot deadlock on PostgreSQL.
+    The account's row first, then the address's: concurrent attempts lock rows in one
+    order, so they cannot deadlock on PostgreSQL. Run in a transaction of its own and
+    commit it before the password is checked.
     """
-    await _count(session, ACCOUNT, account_key(username), settings.login_account_failures, settings, now)
-    await _count(session, ADDRESS, address_key(source), settings.login_address_failures, settings, now)
+    account = await _reserve_key(session, ACCOUNT, account_key(username), settings.login_account_failures,
+                                 settings, now)
+    if account is None:
+        await session.rollback()
+        return None
+    address = await _reserve_key(session, ADDRESS, address_key(source), settings.login_address_failures,
+                                 settings, now)
+    if address is None:
+        await session.rollback()
+        return None
+    return Reservation((account, address))
+
+
+async def settle(session: AsyncSession, reservation: Reservation, settings: AuthSettings, now: datetime, *,
+                 success: bool) -> None:
+    """After the password check: a failure blocks each held key for its back-off; a success clears
+    the account and gives the address its attempt back (releasing only a hold this attempt set)."""
+    for counted in reservation.counted:
+        match_key = (LoginThrottle.kind == counted.kind, LoginThrottle.key == counted.key)
+        if success and counted.kind == ACCOUNT:
+            await session.execute(delete(LoginThrottle).where(*match_key))
+        elif success:
+            released = case((LoginThrottle.blocked_until == counted.held_until, None),
+                            else_=LoginThrottle.blocked_until) if counted.held_until else LoginThrottle.blocked_until
+            await session.execute(update(LoginThrottle).where(*match_key).values(
+                failures=case((LoginThrottle.failures > 0, LoginThrottle.failures - 1), else_=0),
+                blocked_until=released))
+            await session.execute(delete(LoginThrottle).where(  # nothing left to count: no row
+                *match_key, LoginThrottle.failures <= 0, LoginThrottle.blocked_until.is_(None)))
+        elif counted.held_until is not None:
+            wait = backoff_seconds(counted.failures, counted.threshold, settings) or 0.0
+            await session.execute(update(LoginThrottle).where(
+                *match_key, LoginThrottle.blocked_until == counted.held_until,
+            ).values(blocked_until=now + timedelta(seconds=wait)))
 
 
 async def forget_quiet(session: AsyncSession, settings: AuthSettings, now: datetime) -> None:
