@@ -79,6 +79,8 @@ REFUSED = [
     pytest.param(_with("user: {token: abc}", "user: [token]"), "check.parse.not_mapping_entry", id="user-list"),
     pytest.param(GOOD + "x: " + "[" * 100 + "]" * 100 + "\n", "check.parse.too_deep", id="deep"),
     pytest.param(GOOD + "# " + "x" * 256 * 1024 + "\n", "check.parse.too_large", id="too-large"),
+    # found in review: int("9" * 5000) raises ValueError (Python's digit limit), a 500 before
+    pytest.param(GOOD + "x: " + "9" * 5000 + "\n", "check.parse.yaml", id="int-too-long"),
 ]
 
 

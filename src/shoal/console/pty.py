@@ -51,7 +51,8 @@ class ShellProcess:
         self._set_size(rows, cols)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "shoal.console.shell"], stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                # -P: the working directory (the session's HOME, which its UID controls) is not on sys.path.
+                [sys.executable, "-P", "-m", "shoal.console.shell"], stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
                 env={**env, "SHOAL_CONSOLE_EVENTS_FD": str(events_w)}, pass_fds=(events_w, *pass_fds),
                 start_new_session=True, close_fds=True)
         except BaseException:

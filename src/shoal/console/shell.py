@@ -158,8 +158,13 @@ class Shell:
         return True
 
     def loop(self) -> int:
+        # The shell runs as root with HOME set to the session's home, which the session's UID writes:
+        # readline must read no init file from there (~/.inputrc, or one named by $include), at start
+        # or on Ctrl-X Ctrl-R — it echoes the lines it cannot parse, so a symlink would show a root-only file.
+        os.environ["INPUTRC"] = "/dev/null"
         import readline
 
+        readline.parse_and_bind(r'"\C-x\C-r": ""')
         readline.parse_and_bind("set enable-bracketed-paste on")
         self.banner()
         while True:

@@ -207,6 +207,9 @@ def load_yaml(text: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise KubeconfigProblem("check.parse.yaml", "hint.check.parse_paste", line=0, column=0,
                                 problem=type(e).__name__) from e
+    except (ValueError, RecursionError) as e:  # a scalar the loader cannot convert (an int of 5000 digits)
+        raise KubeconfigProblem("check.parse.yaml", "hint.check.parse_paste", line=0, column=0,
+                                problem="a value is too long or too deep to read") from e
     finally:
         if loader is not None:
             loader.dispose()
