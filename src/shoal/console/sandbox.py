@@ -11,8 +11,9 @@ plugin, ``-f /any/file``, ``--server=http://169.254.169.254``) — i.e. against
 arbitrary code running as the session's user. Each running session gets:
 
 * **its own UID/GID** from ``SHOAL_CONSOLE__SANDBOX_UID_RANGE``, allocated
-  host-wide (an abstract unix socket per UID is the lock, so two Shoal servers
-  on one host never share one) and released at the end, after every process
+  per network namespace (an abstract unix socket per UID is the lock, so two
+  Shoal servers on one host never share one — unless they run in separate
+  containers, which then need separate ranges) and released at the end, after every process
   of that UID has been killed. Supplementary groups are cleared and
   ``no_new_privs`` set, so set-uid programs cannot raise it again;
 * **a private HOME** owned by that UID (mode 0700) inside a session directory

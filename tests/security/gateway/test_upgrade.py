@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +34,6 @@ UPGRADES = {
                   f"sec-websocket-key: {base64.b64encode(b'0123456789abcdef').decode()}\r\n"
                   "sec-websocket-protocol: v5.channel.k8s.io\r\n"),
 }
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only: the database plays no part in how bytes cross the gateway."""
-    path = tmp_path / "shoal.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    return f"sqlite+aiosqlite:///{path}"
-
-
-@pytest.fixture(params=["front", "asgi"])
-async def gw(request: pytest.FixtureRequest, ctx: AppContext, admin_headers: dict[str, str], tmp_path: Path
-             ) -> AsyncIterator[dict[str, Any]]:
-    async with strict_gateway(ctx, admin_headers, tmp_path, request.param) as world:
-        yield world
 
 
 def _upgrade(target: str, auth: str, kind: str, method: str = "GET") -> bytes:

@@ -15,37 +15,20 @@ and the ASGI gateway in-process, where no HTTP parser stands in front of it.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from shoal.api.app import create_app
 from shoal.context import AppContext
-from tests.support.strict_cluster import CLUSTER_ID, StrictCluster, raw_connection, seed, strict_gateway
+from tests.support.strict_cluster import CLUSTER_ID, StrictCluster, raw_connection, seed
 
 CONFIGMAPS = f"/clusters/{CLUSTER_ID}/api/v1/namespaces/default/configmaps"
 FORGED = {"X-Remote-User": "system:admin", "X-Remote-Group": "system:masters", "X-Remote-Uid": "0",
           "X-Remote-Extra-Scopes": "cluster-admin", "X-Remote-Extra-Authentication.Kubernetes.Io%2fCredential-Id": "x",
           "Impersonate-User": "system:admin", "Impersonate-Group": "system:masters", "Impersonate-Uid": "0",
           "Impersonate-Extra-Scopes": "all"}
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only: the database plays no part in which headers cross the gateway."""
-    shutil.copyfile(sqlite_template, tmp_path / "shoal.db")
-    return f"sqlite+aiosqlite:///{tmp_path / 'shoal.db'}"
-
-
-@pytest.fixture(params=["front", "asgi"])
-async def gw(request: pytest.FixtureRequest, ctx: AppContext, admin_headers: dict[str, str], tmp_path: Path
-             ) -> AsyncIterator[dict[str, Any]]:
-    async with strict_gateway(ctx, admin_headers, tmp_path, request.param) as world:
-        yield world
 
 
 async def test_no_identity_or_hop_by_hop_header_from_the_client_reaches_the_cluster(gw: dict[str, Any]) -> None:

@@ -15,32 +15,13 @@ Both fronts, against the strict stand-in cluster, which records every request it
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from shoal.context import AppContext
-from tests.support.strict_cluster import CLUSTER_ID, StrictCluster, strict_gateway
+from tests.support.strict_cluster import CLUSTER_ID, StrictCluster
 
 BASE = f"/clusters/{CLUSTER_ID}"
-
-
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only: the database plays no part in how a path is read."""
-    shutil.copyfile(sqlite_template, tmp_path / "shoal.db")
-    return f"sqlite+aiosqlite:///{tmp_path / 'shoal.db'}"
-
-
-@pytest.fixture(params=["front", "asgi"])
-async def gw(request: pytest.FixtureRequest, ctx: AppContext, admin_headers: dict[str, str], tmp_path: Path
-             ) -> AsyncIterator[dict[str, Any]]:
-    async with strict_gateway(ctx, admin_headers, tmp_path, request.param) as world:
-        yield world
 
 
 async def _get(gw: dict[str, Any], user: str, path: str, language: str = "en") -> httpx.Response:
