@@ -126,8 +126,8 @@ class ConsoleSettings(BaseModel):
                           "server's own user, can read its data dir and dial any address; a warning is logged.")
     sandbox_uid_range: str = Field(
         "200000-200999", description="first-last UIDs (and the same GIDs) given to console sessions, one per "
-                                     "running session; must belong to no account or group. Servers in separate containers "
-                                     "on one host need separate ranges. Empty: consoles refused.")
+                                     "running session; must belong to no account or group. Servers in separate "
+                                     "containers on one host need separate ranges. Empty: consoles refused.")
     sandbox_dir: str = Field(
         "/var/lib/shoal-console", description="Root-owned directory for the sandboxes (kubectl's copy, per-session "
                                               "HOME and read-only kubeconfig); outside the data dir, traversable by "
