@@ -157,7 +157,7 @@ def test_config_view_flatten_no_longer_prints_the_sessions_token(home: Path, cap
 
 @pytest.mark.parametrize(("line", "key"), [
     ("kubectl get pods -As {url}", "console.refused.flag"),
-    ("kubectl --field-manager logs apply -f {url}/manifest.yaml", "console.refused.unknown_flag"),
+    ("kubectl --field-manager logs apply -f {url}/manifest.yaml", "console.refused.flag_too_early"),
 ])
 def test_unknown_flags_and_bundles_no_longer_reach_an_address(home: Path, listener: Listener, line: str,
                                                               key: str) -> None:

@@ -280,10 +280,24 @@ def _long_name(word: str) -> str:
     return word[2:].split("=", 1)[0].replace("_", "-")
 
 
+def _unknown(path: str, typed: str) -> Refused:
+    """The refusal of a flag ``path`` does not have: where one of its sub-commands has it (``kubectl -A
+    get pods``), the user only put it too early — say so, rather than call a real flag unknown."""
+    below = [other for other in COMMANDS if not path or other.startswith(path + " ")]
+    if typed.startswith("--"):
+        name = _long_name(typed)
+        misplaced = any(name in COMMANDS[other].flags for other in below)
+    else:
+        misplaced = any(typed[1:] in _shorthands(other) for other in below)
+    if misplaced:
+        return Refused("console.refused.flag_too_early", flag=typed, command=_shown(path))
+    return Refused("console.refused.unknown_flag", flag=typed, command=_shown(path))
+
+
 def _known(path: str, name: str, typed: str) -> Flag:
     found = _flagset(path).get(name)
     if found is None:
-        raise Refused("console.refused.unknown_flag", flag=typed, command=_shown(path))
+        raise _unknown(path, typed)
     return found[0]
 
 
@@ -314,7 +328,7 @@ def _cobra_next(path: str, args: list[str]) -> int | None:
             for position, letter in enumerate(letters):
                 name = shorts.get(letter)
                 if name is None:
-                    raise Refused("console.refused.unknown_flag", flag=f"-{letter}", command=_shown(path))
+                    raise _unknown(path, f"-{letter}")
                 flag = _flagset(path)[name][0]
                 if letters[position + 1:position + 2] == "=" or (flag.kind == "value" and position < len(letters) - 1):
                     break  # the rest of the word is the value
@@ -409,7 +423,7 @@ def _pflag(path: str, args: list[str]) -> KubectlLine:
             letter = letters[0]
             name = shorts.get(letter, "")
             if not name:
-                raise Refused("console.refused.unknown_flag", flag=f"-{letter}", command=_shown(path))
+                raise _unknown(path, f"-{letter}")
             flag, is_global = flagset[name]
             typed = f"-{letter}"
             if len(letters) > 2 and letters[1] == "=":

@@ -1072,6 +1072,8 @@ MESSAGES.update({
     # -- security: console parser (kubectl read as cobra/pflag read it) ---
     "console.refused.unknown_flag": ("{flag} is not a flag of {command} in this console (kubectl plugins and unknown flags are refused).",
                                      "在此终端中，{flag} 不是 {command} 的参数（不支持插件和未知参数）。"),
+    "console.refused.flag_too_early": ("{flag} is not a flag of {command} itself: write it after the sub-command it belongs to (for example kubectl get pods {flag}).",
+                                       "{flag} 不是 {command} 本身的参数：请把它写在所属的子命令之后（例如 kubectl get pods {flag}）。"),
     "console.refused.flag_position": ("Write {flag} after the sub-command of {command}, or give its value with '=': before it kubectl would read the next word differently.",
                                       "请把 {flag} 写在 {command} 的子命令之后，或用 '=' 给出取值：否则 kubectl 会以不同方式理解下一个词。"),
     "console.refused.flag_value": ("{flag} needs a value.", "{flag} 需要一个取值。"),
