@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,11 +24,12 @@ SERVER_SIDE = ("sqlalchemy", "shoal.core.config", "fastapi", "starlette", "shoal
 
 
 def shoal(url: str, *args: str, lang: str = "en", token: str = ADMIN_TOKEN,
-          extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+          python_args: tuple[str, ...] = ("-m", "shoal")) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess (standard output a pipe); ``python_args`` to run a script instead."""
     env = {**os.environ, "SHOAL_URL": url, "SHOAL_TOKEN": token, "SHOAL_LANG": lang,
-           "SHOAL_CONFIG": "/nonexistent/shoal.json", "COLUMNS": "80", **(extra_env or {})}
+           "SHOAL_CONFIG": "/nonexistent/shoal.json", "COLUMNS": "80"}
     env.pop("NO_COLOR", None)
-    return subprocess.run([sys.executable, "-m", "shoal", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, *python_args, *args], capture_output=True, text=True, env=env,
                           timeout=60, check=False)
 
 
@@ -62,9 +62,7 @@ for argv in (["--help"], ["--version"], ["project", "list"], ["cluster", "list",
         assert e.code in (0, None), (argv, e.code)
 print(json.dumps(sorted(sys.modules)))
 """
-    env = {**os.environ, "SHOAL_URL": api_server, "SHOAL_TOKEN": ADMIN_TOKEN, "SHOAL_CONFIG": "/nonexistent/x.json"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
-                          check=False)
+    done = shoal(api_server, python_args=("-c", script))
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert "shoal.cli.clusters" in loaded and "httpx" in loaded  # the commands really ran
@@ -171,6 +169,6 @@ async def test_version(api_server: str) -> None:
     assert ok(gone) == "Client version: 0.1.0\n" and "Cannot reach http://127.0.0.1:9" in gone.stderr
 
 
-def test_help_shows_the_formats(tmp_path: Path) -> None:
+def test_help_shows_the_formats() -> None:
     text = ok(shoal("", "cluster", "list", "--help"))
     assert "table|wide|json|yaml|name" in text and "--no-headers" in text
