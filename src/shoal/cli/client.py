@@ -45,7 +45,6 @@ class LazyConsole:
         self.real.print(*objects, **kwargs)
 
 
-err = LazyConsole(stderr=True)
 out = LazyConsole()
 
 
