@@ -3,23 +3,49 @@
 Credentials come from ``SHOAL_URL`` + ``SHOAL_TOKEN`` or from the file written by
 ``shoal login`` (``$SHOAL_CONFIG`` or ``~/.config/shoal/config.json``, mode 0600).
 Problem responses become a red message with the server's hint and exit code 1.
+
+Start-up matters (every command is a new process), so this module imports
+neither httpx nor rich at the top: httpx is imported by the first request,
+rich only by the commands that draw with it (``out`` is a lazy console).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import httpx
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["ApiClient", "config_path", "fail", "output_json", "save_config"]
 
-err = Console(stderr=True)
-out = Console()
+
+class LazyConsole:
+    """A rich Console made on first use, so commands that never draw with rich never import it."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.real.print(*objects, **kwargs)
+
+
+out = LazyConsole()
 
 
 def config_path() -> Path:
@@ -40,6 +66,16 @@ def save_config(url: str, token: str, username: str) -> Path:
     return path
 
 
+def _stored() -> dict[str, str]:
+    path = config_path()
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def configured_url() -> str:
+    """The server the client commands talk to (``SHOAL_URL``, else ``shoal login``'s file), or ''."""
+    return (os.environ.get("SHOAL_URL") or _stored().get("url") or "").rstrip("/")
+
+
 def language() -> str:
     """The CLI user's language: SHOAL_LANG, else zh-CN when the locale is Chinese, else en."""
     explicit = os.environ.get("SHOAL_LANG")
@@ -52,15 +88,47 @@ def language() -> str:
 _language = language  # the older private name, still imported by cli.nodes
 
 
-def fail(message: str, hint: str | None = None) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+def _paint(text: str, colour: str) -> str:
+    """``text`` in an ANSI colour when standard error is a terminal (and NO_COLOR is unset)."""
+    if os.environ.get("NO_COLOR") or not sys.stderr.isatty():
+        return text
+    return f"\033[{colour}m{text}\033[0m"
+
+
+def fail(message: str, hint: str | None = None, code: str | None = None, *, exit_code: int = 1) -> NoReturn:
+    """Print an error (and the server's problem code and hint) on standard error and end the command.
+
+    The labels are in the user's language ("Error:"/"错误："); message and hint come
+    already translated (by the server for problems, by the caller otherwise).
+    """
+    zh = language() != "en"
+    label = "错误：" if zh else "Error:"
+    suffix = f" ({code})" if code else ""
+    gap = "" if zh else " "
+    typer.echo(f"{_paint(label, '1;31')}{gap}{message}{suffix}", err=True)
     if hint:
-        err.print(f"[yellow]Hint:[/] {hint}", highlight=False)
-    raise typer.Exit(1)
+        typer.echo(f"{_paint('提示：' if zh else 'Hint:', '33')}{gap}{hint}", err=True)
+    raise typer.Exit(exit_code)
 
 
 def output_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _httpx() -> ModuleType:
+    """httpx, without its ``httpx`` command-line tool.
+
+    ``import httpx`` also imports ``httpx._main`` (its own CLI), which pulls in rich,
+    pygments and click: about half of httpx's import time, which every ``shoal``
+    client command would pay. httpx imports it inside ``try/except ImportError``, so
+    marking it absent before the first import leaves the library whole (only the
+    unused ``httpx.main`` becomes a stub that says to install ``httpx[cli]``).
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
 
 
 class ApiClient:
@@ -78,6 +146,7 @@ class ApiClient:
         return f"ApiClient(url={self.url!r}, token=<hidden>)"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        httpx = _httpx()
         headers = {"Accept-Language": language(), "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -93,7 +162,7 @@ class ApiClient:
             fail(f"Unexpected answer from the server (HTTP {resp.status_code}).")
         if resp.status_code >= 400:
             if isinstance(body, dict) and "message" in body:
-                fail(str(body["message"]), body.get("hint"))
+                fail(str(body["message"]), body.get("hint"), body.get("code"))
             fail(f"HTTP {resp.status_code}: {body}")
         return body
 
