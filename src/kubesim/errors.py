@@ -54,7 +54,13 @@ class ApiError(Exception):
         self.details = details
 
     def status(self) -> JSON:
-        """The ``Status`` object the real API server would send for this error."""
+        """The ``Status`` object the real API server would send for this error.
+
+        Keys come in the order of the Go struct (metav1.Status: kind, apiVersion,
+        metadata, status, message, reason, details, code; StatusDetails: name, group,
+        kind, uid, causes, retryAfterSeconds), empty ``omitempty`` fields left out —
+        clients that compare bodies byte for byte see what a real server sends.
+        """
         body: JSON = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -62,10 +68,11 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
-            body["details"] = self.details
+            order = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+            body["details"] = {k: self.details[k] for k in order if self.details.get(k)}
+        body["code"] = self.code
         return body
 
 
@@ -82,7 +89,8 @@ def _details(rt: ResourceType | None, name: str | None) -> JSON:
     if name:
         out["name"] = name
     if rt is not None:
-        out["group"] = rt.group
+        if rt.group:  # omitempty: the core group is left out
+            out["group"] = rt.group
         out["kind"] = rt.plural
     return out
 
