@@ -353,13 +353,15 @@ def bind(call: Call) -> Reply:
 
 
 def _scale_of(obj: JSON) -> JSON:
+    """autoscaling/v1 Scale; a ReplicationController's selector is a plain label map, not a LabelSelector."""
+    selector = obj.get("spec", {}).get("selector") or {}
+    labels = selector if obj.get("kind") == "ReplicationController" else selector.get("matchLabels") or {}
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
                                                           "creationTimestamp") if k in obj["metadata"]},
             "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
             "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in (
-                           obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}).items())}}
+                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
 
 
 def scale(call: Call) -> Reply:

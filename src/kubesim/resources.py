@@ -125,6 +125,8 @@ RESOURCES: tuple[ResourceType, ...] = (
                  (_status("ResourceQuota"),), has_status=True),
     ResourceType("", "v1", "limitranges", "LimitRange", True, ("limits",)),
     ResourceType("", "v1", "podtemplates", "PodTemplate", True),
+    ResourceType("", "v1", "replicationcontrollers", "ReplicationController", True, ("rc",), ("all",),
+                 (_status("ReplicationController"), _SCALE), has_status=True),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), (), (_status("Ingress"),),
                  has_status=True),

@@ -129,6 +129,15 @@ def _rs_cells(r: JSON) -> list[Any]:
             names, images, _selector_text(spec.get("selector"))]
 
 
+def _rc_cells(r: JSON) -> list[Any]:
+    """printReplicationController (pkg/printers/internalversion/printers.go): the selector is a plain map."""
+    st, spec = r.get("status", {}), r.get("spec", {})
+    names, images = _containers(r)
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+    return [_name(r), spec.get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0), _age(r),
+            names, images, selector]
+
+
 def _ds_cells(d: JSON) -> list[Any]:
     st = d.get("status", {})
     sel = d.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
@@ -266,6 +275,9 @@ PRINTERS: dict[str, Printer] = {
     "ReplicaSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), AGE,
                     _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
                    _rs_cells),
+    "ReplicationController": ([NAME, _col("Desired", "integer"), _col("Current", "integer"),
+                               _col("Ready", "integer"), AGE, _col("Containers", priority=1),
+                               _col("Images", priority=1), _col("Selector", priority=1)], _rc_cells),
     "DaemonSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
                    _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE,
                    _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],

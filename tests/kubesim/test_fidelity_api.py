@@ -277,3 +277,59 @@ def test_gzip_over_threshold_only(api: client.ApiClient, sim: Simulator, kubectl
     assert [n for n in names if n.startswith("configmap/big-")] == [f"configmap/big-{i}" for i in range(4)]
     blobs = kubectl("get", "configmaps", "-o", "jsonpath={.items[*].data.blob}").stdout.split()
     assert blobs == [blob] * 4
+
+
+# --- ReplicationControllers -----------------------------------------------------------------------
+
+RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: nginx}
+spec:
+  replicas: 3
+  template:
+    metadata: {labels: {app: nginx}}
+    spec: {containers: [{name: nginx, image: nginx:1.27}]}
+"""
+
+
+def test_replication_controller_scale_and_pods(kubectl: Kubectl, api: client.ApiClient) -> None:
+    """An RC keeps `replicas` pods; kubectl scale and the client's scale subresource change it.
+
+    Sources: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller/ (the
+    selector defaults to the template's labels; deleting the RC deletes its pods),
+    pkg/apis/core/v1/defaults.go SetDefaults_ReplicationController, pkg/controller/replication
+    (events from `replication-controller`), pkg/registry/core/replicationcontroller/storage/storage.go
+    (ScaleREST: autoscaling/v1 Scale, status.selector as a label string) and
+    pkg/printers/internalversion/printers.go printReplicationController (the columns).
+    """
+    assert kubectl("create", "-f", "-", stdin=RC).stdout.strip() == "replicationcontroller/nginx created"
+    rc = json.loads(kubectl("get", "rc", "nginx", "-o", "json").stdout)
+    assert rc["spec"]["selector"] == {"app": "nginx"} and rc["metadata"]["labels"] == {"app": "nginx"}
+    assert rc["status"]["replicas"] == 3 and rc["status"]["readyReplicas"] == 3
+    pods = json.loads(kubectl("get", "pods", "-l", "app=nginx", "-o", "json").stdout)["items"]
+    assert len(pods) == 3 and all(p["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "v1", "kind": "ReplicationController", "name": "nginx", "uid": rc["metadata"]["uid"],
+        "controller": True, "blockOwnerDeletion": True} for p in pods)
+    wide = kubectl("get", "rc", "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert wide[1].split()[:4] == ["nginx", "3", "3", "3"] and wide[1].split()[5:] == ["nginx", "nginx:1.27",
+                                                                                       "app=nginx"]
+    assert kubectl("scale", "rc", "nginx", "--replicas=1").stdout.strip() == "replicationcontroller/nginx scaled"
+    assert len(kubectl("get", "pods", "-l", "app=nginx", "-o", "name").stdout.split()) == 1
+    v1 = client.CoreV1Api(api)
+    scale = v1.read_namespaced_replication_controller_scale("nginx", "default")
+    assert scale.spec.replicas == 1 and scale.status.selector == "app=nginx" and scale.status.replicas == 1
+    v1.patch_namespaced_replication_controller_scale("nginx", "default", {"spec": {"replicas": 2}})
+    assert v1.read_namespaced_replication_controller("nginx", "default").status.ready_replicas == 2
+    events = kubectl("get", "events", "--field-selector", "involvedObject.kind=ReplicationController",
+                     "-o", "jsonpath={range .items[*]}{.source.component} {.reason}{'\\n'}{end}").stdout.splitlines()
+    assert events.count("replication-controller SuccessfulCreate") == 4
+    assert events.count("replication-controller SuccessfulDelete") == 2
+    # selector and template labels must agree (pkg/apis/core/validation ValidateReplicationControllerSpec)
+    bad = RC.replace("replicas: 3", "replicas: 1\n  selector: {app: other}").replace("name: nginx}", "name: bad}")
+    refused = kubectl("create", "-f", "-", stdin=bad, check=False)
+    assert ('The ReplicationController "bad" is invalid: spec.template.metadata.labels: Invalid value: '
+            '{"app":"nginx"}: `selector` does not match template `labels`') in refused.stderr
+    kubectl("delete", "rc", "nginx")
+    assert kubectl("get", "pods", "-l", "app=nginx", "-o", "name").stdout.strip() == ""
