@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kubesim.aggregator import ApiServiceController
 from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
 from kubesim.controllers import Simulation
 from kubesim.crds import CrdController
@@ -143,6 +144,7 @@ class VirtualCluster:
         self.viewer_token = self.add_token(VIEWER)
         self.registry = Registry()
         self.crds = CrdController(self.store, self.registry)
+        self.apiservices = ApiServiceController(self.store, self.registry)
         self.simulation = Simulation(self.store, self.logs, name)
         self.rbac = StoreRbac(self.store)
         self.rbac.extend(self.policy)
@@ -229,6 +231,7 @@ class VirtualCluster:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create_namespace(ns)
         self.rbac.seed()
+        self.apiservices.seed()
         self.store.create(by_plural("storageclasses", "storage.k8s.io"), {
             "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})

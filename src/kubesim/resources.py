@@ -155,6 +155,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
                  ("crd", "crds"), ("api-extensions",), (_status("CustomResourceDefinition"),), has_status=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType("apiregistration.k8s.io", "v1", "apiservices", "APIService", False, (), ("api-extensions",),
+                 (_status("APIService"),), has_status=True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), storage="/events"),
     ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list"), stored=False),
     ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, verbs=("get", "list"), stored=False),

@@ -138,6 +138,21 @@ def _rc_cells(r: JSON) -> list[Any]:
             names, images, selector]
 
 
+def _apiservice_cells(a: JSON) -> list[Any]:
+    """kube-aggregator's printer (pkg/registry/apiservice/etcd/etcd.go ConvertToTable): SERVICE is
+    ``Local`` or ``namespace/name``; AVAILABLE the condition, ``False (Reason)`` when not True."""
+    svc = a.get("spec", {}).get("service")
+    service = f"{svc.get('namespace', '')}/{svc.get('name', '')}" if svc else "Local"
+    cond = next((c for c in a.get("status", {}).get("conditions") or [] if c.get("type") == "Available"), None)
+    if cond is None:
+        available = "Unknown"
+    elif cond.get("status") == "True":
+        available = "True"
+    else:
+        available = f"{cond.get('status', 'Unknown')} ({cond.get('reason', '')})"
+    return [_name(a), service, available, _age(a)]
+
+
 def _ds_cells(d: JSON) -> list[Any]:
     st = d.get("status", {})
     sel = d.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
@@ -319,6 +334,7 @@ PRINTERS: dict[str, Printer] = {
                       lambda p: [_name(p), p.get("value", 0), bool(p.get("globalDefault", False)), _age(p),
                                  p.get("preemptionPolicy", "PreemptLowerPriority")]),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_cells),
+    "APIService": ([NAME, _col("Service"), _col("Available"), AGE], _apiservice_cells),
     "PodDisruptionBudget": ([NAME, _col("Min Available"), _col("Max Unavailable"),
                              _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),
 }

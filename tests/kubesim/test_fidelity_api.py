@@ -333,3 +333,55 @@ def test_replication_controller_scale_and_pods(kubectl: Kubectl, api: client.Api
             '{"app":"nginx"}: `selector` does not match template `labels`') in refused.stderr
     kubectl("delete", "rc", "nginx")
     assert kubectl("get", "pods", "-l", "app=nginx", "-o", "name").stdout.strip() == ""
+
+
+# --- APIServices ----------------------------------------------------------------------------------
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - {name: v1, served: true, storage: true,
+     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+"""
+
+
+def test_apiservices_list_builtin_crd_and_metrics(kubectl: Kubectl, api: client.ApiClient) -> None:
+    """`kubectl get apiservices` lists one APIService per served group version, as kube-aggregator keeps them.
+
+    Sources: https://kubernetes.io/docs/concepts/extend-kubernetes/api-extension/apiserver-aggregation/,
+    pkg/controlplane/apiserver/aggregator.go (DefaultGenericAPIServicePriorities, the `onstart`
+    automanaged label), staging/src/k8s.io/kube-aggregator/pkg/controllers/autoregister and
+    crdregistration (CRD versions at groupPriorityMinimum 1000 / versionPriority 100), and
+    staging/src/k8s.io/kube-aggregator/pkg/registry/apiservice/etcd/etcd.go (NAME SERVICE AVAILABLE AGE).
+    """
+    lines = kubectl("get", "apiservices").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+    rows = {line.split()[0]: line.split()[1:3] for line in lines[1:]}
+    discovered = {gv for gv in kubectl("api-versions").stdout.split()}
+    expected = {f"{gv.split('/')[1]}.{gv.split('/')[0]}" if "/" in gv else f"{gv}." for gv in discovered}
+    assert set(rows) == expected  # exactly the served group versions
+    assert rows["v1."] == ["Local", "True"] and rows["v1.apps"] == ["Local", "True"]
+    assert rows["v1beta1.metrics.k8s.io"] == ["kube-system/metrics-server", "True"]
+    reg = client.ApiregistrationV1Api(api)
+    apps = reg.read_api_service("v1.apps")
+    assert (apps.spec.group, apps.spec.version, apps.spec.group_priority_minimum, apps.spec.version_priority) == \
+        ("apps", "v1", 17800, 15)
+    assert apps.metadata.labels == {"kube-aggregator.kubernetes.io/automanaged": "onstart"}
+    cond = apps.status.conditions[0]
+    assert (cond.type, cond.status, cond.reason) == ("Available", "True", "Local")
+    core = reg.read_api_service("v1.")
+    assert core.spec.group is None and core.spec.group_priority_minimum == 18000 and core.spec.version_priority == 1
+    kubectl("create", "-f", "-", stdin=CRD)
+    crd_service = reg.read_api_service("v1.example.com")
+    assert (crd_service.spec.group_priority_minimum, crd_service.spec.version_priority) == (1000, 100)
+    assert crd_service.metadata.labels == {"kube-aggregator.kubernetes.io/automanaged": "true"}
+    kubectl("delete", "crd", "widgets.example.com")
+    with pytest.raises(ApiException) as err:
+        reg.read_api_service("v1.example.com")
+    assert err.value.status == 404
