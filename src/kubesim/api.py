@@ -278,8 +278,8 @@ def delete(call: Call) -> Reply:
     gone = store.delete(call.rt, call.namespace, call.name)
     if call.rt.plural in _RETURNS_DELETED:
         return 200, gone
-    return 200, status_success({"name": call.name, "group": call.rt.group, "kind": call.rt.plural,
-                                "uid": gone["metadata"]["uid"]})
+    details = {"name": call.name, "group": call.rt.group, "kind": call.rt.plural, "uid": gone["metadata"]["uid"]}
+    return 200, status_success(details, code=0)
 
 
 def _grace_period(call: Call) -> int | None:

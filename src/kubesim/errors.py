@@ -70,17 +70,28 @@ class ApiError(Exception):
             "reason": self.reason,
         }
         if self.details is not None:
-            order = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
-            body["details"] = {k: self.details[k] for k in order if self.details.get(k)}
+            body["details"] = _ordered_details(self.details)
         body["code"] = self.code
         return body
 
 
+_DETAIL_KEYS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+
+
+def _ordered_details(details: JSON) -> JSON:
+    """metav1.StatusDetails in field order, ``omitempty`` fields (empty group, no uid) left out."""
+    return {k: details[k] for k in _DETAIL_KEYS if details.get(k)}
+
+
 def status_success(details: JSON | None = None, code: int = 200) -> JSON:
-    """A success ``Status`` (eviction, delete-collection answers)."""
-    body: JSON = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code}
+    """A success ``Status`` (eviction, binding, delete answers); ``code=0`` leaves the code out, as the
+    registry's delete does (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go
+    finalizeDelete sets no Code, and ``code`` is omitempty)."""
+    body: JSON = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
     if details:
-        body["details"] = details
+        body["details"] = _ordered_details(details)
+    if code:
+        body["code"] = code
     return body
 
 

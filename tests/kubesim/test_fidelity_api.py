@@ -98,6 +98,11 @@ def test_create_multi_document_with_one_existing(kubectl: Kubectl, sim: Simulato
     gd = _logged_status(again)["details"]
     assert isinstance(gd, dict)
     assert list(gd.items()) == [("name", "web"), ("group", "apps"), ("kind", "deployments")]
+    # a delete answers a success Status without a code (registry/generic/registry/store.go finalizeDelete)
+    uid = kubectl("get", "deployment", "web", "-o", "jsonpath={.metadata.uid}").stdout
+    deleted = _logged_status(kubectl("delete", "deployment", "web", "-v=8").stderr)
+    assert deleted == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                       "details": {"name": "web", "group": "apps", "kind": "deployments", "uid": uid}}
 
 
 def test_invalid_status_carries_causes(api: client.ApiClient) -> None:
