@@ -139,6 +139,7 @@ class VirtualCluster:
         self._tokens: dict[str, Identity] = {}
         self._expiry: dict[str, float] = {}  # token -> time.time() after which it is refused
         self._bindings: dict[str, TokenBinding] = {}
+        self._token_clock_skew = 0.0  # seconds added to the wall clock when checking token expiry
         self._tokens_lock = threading.Lock()
         self.admin_token = self.add_token(ADMIN)
         self.viewer_token = self.add_token(VIEWER)
@@ -159,10 +160,16 @@ class VirtualCluster:
         with self._tokens_lock:
             self._tokens[token] = identity
             if expires_in is not None:
-                self._expiry[token] = time.time() + expires_in
+                self._expiry[token] = time.time() + self._token_clock_skew + expires_in
             if binding is not None:
                 self._bindings[token] = binding
         return token
+
+    def advance_token_clock(self, seconds: float) -> None:
+        """Let ``seconds`` pass for token expiry only, so a test can see a 10-minute
+        ServiceAccount token (the shortest TokenRequest allows) expire without waiting."""
+        with self._tokens_lock:
+            self._token_clock_skew += seconds
 
     def authenticate_token(self, token: str, audiences: tuple[str, ...] = (API_AUDIENCE,)) -> Identity | None:
         """The identity of a bearer token presented for ``audiences``, or None (401).
@@ -206,7 +213,7 @@ class VirtualCluster:
     def identity_for_token(self, token: str) -> Identity | None:
         with self._tokens_lock:
             deadline = self._expiry.get(token)
-            if deadline is not None and time.time() >= deadline:
+            if deadline is not None and time.time() + self._token_clock_skew >= deadline:
                 self._tokens.pop(token, None)
                 self._expiry.pop(token, None)
                 self._bindings.pop(token, None)

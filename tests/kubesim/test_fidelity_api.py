@@ -161,10 +161,17 @@ def test_create_token_audience_duration_and_use(kubectl: Kubectl, sim: Simulator
     assert short.returncode == 1
     assert ('TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: 300: '
             "may not specify a duration less than 10 minutes") in short.stderr
+    # an hour later the 1h token is refused (claims.go: exp), a fresh one works
+    sim.cluster().advance_token_clock(3601)
+    expired = kubectl("get", "pods", f"--token={both}", identity="viewer", check=False)
+    assert "You must be logged in to the server (Unauthorized)" in expired.stderr
+    fresh = kubectl("create", "token", "robot").stdout.strip()
+    assert "system:serviceaccount:default:robot" in kubectl("auth", "whoami", f"--token={fresh}",
+                                                            identity="viewer").stdout
     # a deleted ServiceAccount takes its tokens with it
     kubectl("delete", "sa", "robot")
-    gone = kubectl("auth", "whoami", f"--token={both}", identity="viewer", check=False)
-    assert "Unauthorized" in gone.stderr
+    gone = kubectl("auth", "whoami", f"--token={fresh}", identity="viewer", check=False)
+    assert "You must be logged in to the server (Unauthorized)" in gone.stderr
 
 
 def test_bound_tokens_die_with_their_object(kubectl: Kubectl, sim: Simulator) -> None:
@@ -225,10 +232,14 @@ def test_token_review_and_expiry(api: client.ApiClient, sim: Simulator) -> None:
                                          "system:authenticated"]
     other = auth.create_token_review(client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token)))
     assert not other.status.authenticated  # the API server's own audience is not "vault"
-    # expiry: the minimum lifetime is 10 minutes, so the test lets it lapse through the simulator's clock hook
+    # expiry: the minimum lifetime is 10 minutes, so the test moves the token clock past it
     api_token = v1.create_namespaced_service_account_token("default", "default", client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[]))).status.token
-    sim.cluster().expire_token(api_token)
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+    assert int(_claims(api_token)["exp"]) - int(_claims(api_token)["iat"]) == 600  # type: ignore[call-overload]
+    sim.cluster().advance_token_clock(590)
+    assert client.AuthenticationV1Api(api).create_token_review(client.V1TokenReview(
+        spec=client.V1TokenReviewSpec(token=api_token))).status.authenticated is True
+    sim.cluster().advance_token_clock(11)
     cfg = client.Configuration()
     cfg.host, cfg.ssl_ca_cert = sim.url, sim.ca_path
     cfg.api_key = {"authorization": f"Bearer {api_token}"}
