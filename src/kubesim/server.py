@@ -61,8 +61,9 @@ def _multi_header(scope: Scope, name: str) -> list[str]:
 # --- response encoding (gzip) ------------------------------------------------------------
 # As the real API server (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/
 # writers.go): a serialized response is gzipped, at level 1, only when the client accepts gzip
-# and the body is larger than defaultGzipThresholdBytes (128 KiB). Watch streams, logs and
-# exec/port-forward streams never are (they do not go through that writer).
+# and the body is larger than defaultGzipThresholdBytes (128 KiB). Watches, logs and
+# exec/port-forward streams are not (handlers/watch.go writes a watch uncompressed; upstream
+# gzips only watch-list streams, behind the WatchListCompression feature gate, which kubesim lacks).
 GZIP_THRESHOLD_BYTES = 128 * 1024
 _GZIP_LEVEL = 1
 

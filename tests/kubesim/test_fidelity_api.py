@@ -255,7 +255,8 @@ def test_gzip_over_threshold_only(api: client.ApiClient, sim: Simulator, kubectl
 
     Source: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/writers.go
     (defaultGzipThresholdBytes = 128 * 1024; deferredResponseWriter) and
-    staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go (watch frames are written unencoded).
+    staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go (newWatchResponseWriter: a plain watch
+    is written uncompressed; only watch-list requests behind the WatchListCompression gate are gzipped).
     """
     assert GZIP_THRESHOLD_BYTES == 128 * 1024
     v1 = client.CoreV1Api(api)
