@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client, config
+import yaml
+from kubernetes import client, config, utils
 from kubernetes.client.rest import ApiException
 
 from kubesim.runner import Simulator
@@ -103,6 +104,23 @@ def test_create_multi_document_with_one_existing(kubectl: Kubectl, sim: Simulato
     deleted = _logged_status(kubectl("delete", "deployment", "web", "-v=8").stderr)
     assert deleted == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                        "details": {"name": "web", "group": "apps", "kind": "deployments", "uid": uid}}
+
+
+def test_python_client_create_from_yaml_collects_already_exists(api: client.ApiClient) -> None:
+    """kubernetes.utils.create_from_yaml creates every document and raises one FailToCreateError
+    holding the 409s (kubernetes/utils/create_from_yaml.py), each body the server's Status."""
+    client.CoreV1Api(api).create_namespaced_config_map("default", client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="x"), data={"old": "yes"}))
+    with pytest.raises(utils.FailToCreateError) as err:
+        utils.create_from_yaml(api, yaml_objects=list(yaml.safe_load_all(MULTI_DOC)))
+    [failure] = err.value.api_exceptions
+    assert failure.status == 409 and failure.reason == "Conflict"
+    assert json.loads(failure.body) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'configmaps "x" already exists', "reason": "AlreadyExists",
+        "details": {"name": "x", "kind": "configmaps"}, "code": 409}
+    assert client.CoreV1Api(api).read_namespaced_config_map("first", "default").data == {"a": "1"}
+    assert client.AppsV1Api(api).read_namespaced_deployment("web", "default").spec.replicas == 1
 
 
 def test_invalid_status_carries_causes(api: client.ApiClient) -> None:
