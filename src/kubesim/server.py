@@ -69,11 +69,9 @@ _GZIP_LEVEL = 1
 
 
 def _accepts_gzip(headers: dict[str, str] | None) -> bool:
-    """negotiateContentEncoding: any ``gzip`` token in Accept-Encoding (q-values are ignored upstream too)."""
-    for token in (headers or {}).get("accept-encoding", "").split(","):
-        if token.split(";")[0].strip().lower() == "gzip":
-            return True
-    return False
+    """negotiateContentEncoding in writers.go: a comma-separated token that is exactly ``gzip``
+    (upstream compares the trimmed token as is, so ``gzip;q=1`` or ``GZIP`` do not count)."""
+    return any(token.strip() == "gzip" for token in (headers or {}).get("accept-encoding", "").split(","))
 
 
 async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json",

@@ -304,6 +304,11 @@ def test_gzip_over_threshold_only(api: client.ApiClient, sim: Simulator, kubectl
     full.read()
     assert full.getheader("Content-Encoding") == "gzip"
     assert json.loads(full.data)["kind"] == "Table"
+    # negotiateContentEncoding matches the bare token only: "gzip;q=1" is not gzip upstream
+    qualified = api.call_api("GET", f"{sim.url}/api/v1/namespaces/default/configmaps", header_params={
+        "Accept-Encoding": "deflate, gzip;q=1", "Authorization": f"Bearer {sim.cluster().admin_token}"})
+    qualified.read()
+    assert qualified.getheader("Content-Encoding") is None and len(qualified.data) > GZIP_THRESHOLD_BYTES
     watch = v1.list_namespaced_config_map("default", watch=True, timeout_seconds=1, _preload_content=False)
     assert "Content-Encoding" not in watch.headers
     assert sum(1 for line in watch.data.splitlines() if line.strip()) == 4  # one ADDED per configmap
