@@ -13,6 +13,7 @@ may impersonate → authorise the verb → serve. Every error leaves as a ``Stat
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -57,11 +58,32 @@ def _multi_header(scope: Scope, name: str) -> list[str]:
     return [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == target]
 
 
-async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json") -> None:
+# --- response encoding (gzip) ------------------------------------------------------------
+# As the real API server (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/
+# writers.go): a serialized response is gzipped, at level 1, only when the client accepts gzip
+# and the body is larger than defaultGzipThresholdBytes (128 KiB). Watches, logs and
+# exec/port-forward streams are not (handlers/watch.go writes a watch uncompressed; upstream
+# gzips only watch-list streams, behind the WatchListCompression feature gate, which kubesim lacks).
+GZIP_THRESHOLD_BYTES = 128 * 1024
+_GZIP_LEVEL = 1
+
+
+def _accepts_gzip(headers: dict[str, str] | None) -> bool:
+    """negotiateContentEncoding in writers.go: a comma-separated token that is exactly ``gzip``
+    (upstream compares the trimmed token as is, so ``gzip;q=1`` or ``GZIP`` do not count)."""
+    return any(token.strip() == "gzip" for token in (headers or {}).get("accept-encoding", "").split(","))
+
+
+async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json",
+                     request_headers: dict[str, str] | None = None) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
+    extra: list[tuple[bytes, bytes]] = []
+    if len(data) > GZIP_THRESHOLD_BYTES and _accepts_gzip(request_headers):
+        data = gzip.compress(data, compresslevel=_GZIP_LEVEL)
+        extra = [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode()),
-                            (b"cache-control", b"no-cache, private")]})
+                            (b"cache-control", b"no-cache, private"), *extra]})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -154,7 +176,7 @@ class ApiServer:
                 await send({"type": "http.response.body", "body": b"ok"})
                 return
             code, body, ctype = self._non_resource(cluster.registry, parts, headers, scope)
-            await _send_json(send, code, body, ctype)
+            await _send_json(send, code, body, ctype, headers)
 
     async def _faults(self, cluster: VirtualCluster, receive: Receive, websocket: bool) -> None:
         faults = cluster.faults
@@ -172,7 +194,7 @@ class ApiServer:
     def _authenticate(self, cluster: VirtualCluster, scope: Scope, headers: dict[str, str]) -> Identity:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            who = cluster.identity_for_token(auth[7:].strip())
+            who = cluster.authenticate_token(auth[7:].strip())
             if who is None:
                 raise unauthorized()
             return who.with_authenticated()
@@ -285,7 +307,7 @@ class ApiServer:
             if rt.namespaced and not namespace and name:
                 raise not_found(rt, name)
             code, out = handle(call)
-            await _send_json(send, code, out)
+            await _send_json(send, code, out, request_headers=headers)
 
     def _container(self, call: Call) -> str:
         pod = call.cluster.store.get(call.rt, call.namespace, call.name)
