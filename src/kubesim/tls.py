@@ -17,6 +17,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from kubesim.authz import Identity
+from kubesim.hijack import RawUpgradeMixin
 
 __all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry", "SafeWebSocketProtocol", "reset_connection"]
 
@@ -58,8 +59,8 @@ class PeerRegistry:
 PEERS = PeerRegistry()
 
 
-class CertRecordingProtocol(HttpToolsProtocol):
-    """httptools protocol that records the peer certificate of each TLS connection."""
+class CertRecordingProtocol(RawUpgradeMixin, HttpToolsProtocol):
+    """httptools protocol that records the peer certificate of each TLS connection (and hands over SPDY upgrades)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
