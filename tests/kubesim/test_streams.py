@@ -1,0 +1,174 @@
+"""exec, attach and port-forward through the real kubectl 1.37 and the official Python client.
+
+kubectl runs each command twice: over websockets (its default) and over SPDY/3.1
+(``KUBECTL_*_WEBSOCKETS=false``); port-forward's default is SPDY tunnelled inside a
+websocket. Every test names the upstream source defining what it checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.stream import portforward, stream
+
+from kubesim.runner import Simulator
+from kubesim.spdy import DICTIONARY, HeaderCodec
+from tests.kubesim.conftest import KUBECTL
+from tests.kubesim.streams_support import PODS, PROTOCOLS, echo_through, http_through, port_forward
+
+
+@pytest.fixture(scope="module")
+def stream_sim() -> Iterator[Simulator]:
+    sim = Simulator(nodes=1, seed_workloads=False).start()
+    for pod in PODS:
+        sim.cluster().create("pods", pod, "default")
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def _env(tmp_path: Path, protocol: str) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home), "KUBECACHEDIR": str(home / "cache"), **PROTOCOLS[protocol]}
+
+
+def _kubectl(sim: Simulator, env: dict[str, str], *args: str, stdin: str | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path("admin"), *args], capture_output=True,
+                          text=True, env=env, input=stdin, timeout=60)
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_exec_stdout_stderr_and_exit_code(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """pkg/kubelet/cri/streaming/remotecommand/websocket.go and httpstream.go (v5/v4 channels and streams);
+    the Status on the error channel/stream with reason NonZeroExitCode and an ExitCode cause is
+    remotecommand/exec.go's, which kubectl (staging/src/k8s.io/client-go/tools/remotecommand/errorstream.go)
+    turns into its own exit code."""
+    env = _env(tmp_path, protocol)
+    ok = _kubectl(stream_sim, env, "exec", "stream-shell", "--", "sh", "-c", "echo $GREETING; hostname")
+    assert (ok.returncode, ok.stdout) == (0, "hello\nstream-shell\n")
+    failed = _kubectl(stream_sim, env, "exec", "stream-shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert failed.returncode == 3
+    assert failed.stdout == "out\n"
+    assert failed.stderr.startswith("err\n") and "command terminated with exit code 3" in failed.stderr
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_exec_reads_stdin_until_closed(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """stdin ends with the v5 close signal (channel 255, remotecommand/websocket.go) over websockets and with
+    the stdin stream's half-close (FLAG_FIN) over SPDY (remotecommand/httpstream.go)."""
+    env = _env(tmp_path, protocol)
+    piped = _kubectl(stream_sim, env, "exec", "-i", "stream-shell", "--", "cat", stdin="line one\nline two\n")
+    assert (piped.returncode, piped.stdout) == (0, "line one\nline two\n")
+    script = _kubectl(stream_sim, env, "exec", "-i", "stream-shell", "--", "sh", stdin="echo $GREETING\nexit 4\n")
+    assert (script.returncode, script.stdout) == (4, "hello\n")
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_attach_feeds_the_main_process(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """``kubectl attach -i`` (staging/src/k8s.io/kubectl/pkg/cmd/attach/attach.go) to a container with
+    ``stdin: true`` whose process is ``cat``: the kubelet's attach (remotecommand/attach.go) joins that
+    process, so what goes in comes back out."""
+    env = _env(tmp_path, protocol)
+    attached = _kubectl(stream_sim, env, "attach", "-i", "stream-cat", stdin="attached\n")
+    assert (attached.returncode, attached.stdout) == (0, "attached\n"), attached.stderr
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_port_forward(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """Websocket: SPDY inside a websocket (client-go/tools/portforward/tunneling_connection.go, subprotocol
+    ``SPDY/3.1+portforward.k8s.io``); SPDY: pkg/kubelet/cri/streaming/portforward/httpstream.go (an error and
+    a data stream per connection, paired by ``requestID``). A port the pod does not declare is refused with
+    the kubelet's message on the error stream."""
+    env = _env(tmp_path, protocol)
+
+    def start(*ports: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([KUBECTL, "--kubeconfig", stream_sim.kubeconfig_path("admin"), "port-forward",
+                                 "pod/stream-web", *ports], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+
+    with port_forward(lambda: start(":8080")) as (port, _):
+        for _ in range(2):  # one tunnel, a new pair of streams per connection
+            reply = http_through(port)
+            assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"kubesim: pod stream-web port 8080\n")
+        assert echo_through(port, b"ping " * 5000) == b"ping " * 5000  # larger than one SPDY frame
+    with port_forward(lambda: start(":9999")) as (port, proc):
+        assert http_through(port) == b""
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "error forwarding port 9999 to pod stream-web" in err and "connection refused" in err
+
+
+def test_python_client_exec_reports_status_on_the_error_channel(stream_sim: Simulator) -> None:
+    """kubernetes/stream/ws_client.py reads channel 3 for ``returncode``; the JSON is the kubelet's
+    (remotecommand/websocket.go writes the exec.go Status: NonZeroExitCode, causes[{ExitCode, "7"}])."""
+    api = config.new_client_from_config(config_file=stream_sim.kubeconfig_path("admin"))
+    try:
+        v1 = client.CoreV1Api(api)
+        resp = stream(v1.connect_get_namespaced_pod_exec, "stream-shell", "default",
+                      command=["sh", "-c", "echo out; echo err >&2; exit 7"], stdin=False, stdout=True,
+                      stderr=True, tty=False, _preload_content=False)
+        resp.run_forever(timeout=10)
+        assert resp.read_stdout() == "out\n" and resp.read_stderr() == "err\n"
+        status = json.loads(resp.read_channel(3))
+        assert status["status"] == "Failure" and status["reason"] == "NonZeroExitCode"
+        assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+        resp.close()
+        ok = stream(v1.connect_get_namespaced_pod_exec, "stream-shell", "default", command=["true"],
+                    stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
+        ok.run_forever(timeout=10)
+        assert ok.returncode == 0
+        ok.close()
+    finally:
+        api.close()
+
+
+def test_python_client_port_forward_channel_pairs(stream_sim: Simulator) -> None:
+    """kubernetes/stream/ws_client.py ``portforward``: ``ports=8080,9999`` gives channels 0/1 and 2/3, each
+    opened with the port as 2 bytes little-endian (the client rejects any other number); an undeclared
+    port's error channel carries the kubelet's message (portforward/websocket.go)."""
+    api = config.new_client_from_config(config_file=stream_sim.kubeconfig_path("admin"))
+    try:
+        v1 = client.CoreV1Api(api)
+        pf = portforward(v1.connect_get_namespaced_pod_portforward, "stream-web", "default", ports="8080,9999")
+        sock = pf.socket(8080)
+        sock.setblocking(True)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+        reply = b""
+        while b"port 8080" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 OK")
+        refused = pf.socket(9999)
+        refused.setblocking(True)
+        refused.sendall(b"hello")
+        assert refused.recv(4096) == b""  # the client closes the socket once the error channel has spoken
+        assert pf.error(9999) is not None and "failed to connect to localhost:9999: connection refused" in \
+            (pf.error(9999) or "")
+        assert pf.error(8080) is None
+        sock.close()
+        pf.close()
+    finally:
+        api.close()
+
+
+def test_spdy_header_dictionary_and_compression() -> None:
+    """The SPDY/3 dictionary (draft 3, 2.6.10.1; moby/spdystream spdy/dictionary.go) is 1423 bytes with a
+    known digest; one zlib stream per direction carries every header block of a session."""
+    assert len(DICTIONARY) == 1423
+    assert hashlib.sha256(DICTIONARY).hexdigest() == "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02"
+    sender, receiver = HeaderCodec(), HeaderCodec()
+    first = sender.encode([("streamType", "error"), ("X-Multi", "a\x00b")])
+    second = sender.encode([("streamType", "stdout")])
+    assert receiver.decode(first) == {"streamtype": ["error"], "x-multi": ["a", "b"]}
+    assert receiver.decode(second) == {"streamtype": ["stdout"]}
