@@ -35,6 +35,26 @@ PODS: list[dict[str, Any]] = [
 ]
 
 
+#: kubectl's own log at -v=4 says when it gives up on websockets (client-go/transport/websocket fallback
+#: dialers, staging/src/k8s.io/client-go/tools/remotecommand/fallback.go and portforward/fallback_dialer.go)
+VERBOSE = "-v=4"
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ ")
+
+
+def split_log(stderr: str) -> tuple[str, str]:
+    """kubectl's stderr as (what the command wrote, klog lines)."""
+    lines = stderr.splitlines(keepends=True)
+    return "".join(x for x in lines if not _KLOG.match(x)), "".join(x for x in lines if _KLOG.match(x))
+
+
+def assert_protocol_used(protocol: str, log: str) -> None:
+    """Over websockets kubectl must not have fallen back to SPDY; with SPDY asked for, it never tried websockets."""
+    if protocol == "websocket":
+        assert "fallback" not in log.lower(), log
+    else:
+        assert "WebSocket" not in log, log
+
+
 def receive_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
     """Everything the peer sends until it closes."""
     sock.settimeout(timeout)

@@ -21,7 +21,16 @@ from kubernetes.stream import portforward, stream
 from kubesim.runner import Simulator
 from kubesim.spdy import DICTIONARY, HeaderCodec
 from tests.kubesim.conftest import KUBECTL
-from tests.kubesim.streams_support import PODS, PROTOCOLS, echo_through, http_through, port_forward
+from tests.kubesim.streams_support import (
+    PODS,
+    PROTOCOLS,
+    VERBOSE,
+    assert_protocol_used,
+    echo_through,
+    http_through,
+    port_forward,
+    split_log,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +47,18 @@ def stream_sim() -> Iterator[Simulator]:
 def _env(tmp_path: Path, protocol: str) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home), "KUBECACHEDIR": str(home / "cache"), **PROTOCOLS[protocol]}
+    return {**os.environ, "HOME": str(home), "KUBECACHEDIR": str(home / "cache"), **PROTOCOLS[protocol],
+            "STREAM_PROTOCOL": protocol}
 
 
 def _kubectl(sim: Simulator, env: dict[str, str], *args: str, stdin: str | None = None
              ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path("admin"), *args], capture_output=True,
-                          text=True, env=env, input=stdin, timeout=60)
+    """Run kubectl at -v=4; check from its log that it used the protocol asked for; stderr without the log."""
+    proc = subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path("admin"), VERBOSE, *args],
+                          capture_output=True, text=True, env=env, input=stdin, timeout=60)
+    proc.stderr, log = split_log(proc.stderr)
+    assert_protocol_used(env["STREAM_PROTOCOL"], log)
+    return proc
 
 
 @pytest.mark.parametrize("protocol", ["websocket", "spdy"])
@@ -92,15 +106,20 @@ def test_kubectl_port_forward(stream_sim: Simulator, tmp_path: Path, protocol: s
     env = _env(tmp_path, protocol)
 
     def start(*ports: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([KUBECTL, "--kubeconfig", stream_sim.kubeconfig_path("admin"), "port-forward",
+        return subprocess.Popen([KUBECTL, "--kubeconfig", stream_sim.kubeconfig_path("admin"), VERBOSE, "port-forward",
                                  "pod/stream-web", *ports], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=env)
 
-    with port_forward(lambda: start(":8080")) as (port, _):
+    tunnel = '"Negotiation complete" protocol="portforward.k8s.io"'
+    with port_forward(lambda: start(":8080")) as (port, proc):
         for _ in range(2):  # one tunnel, a new pair of streams per connection
             reply = http_through(port)
             assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"kubesim: pod stream-web port 8080\n")
-        assert echo_through(port, b"ping " * 5000) == b"ping " * 5000  # larger than one SPDY frame
+        assert echo_through(port, b"ping " * 10000) == b"ping " * 10000  # larger than one SPDY frame
+        proc.terminate()
+        log = split_log(proc.communicate(timeout=10)[1])[1]
+    assert_protocol_used(protocol, log)
+    assert (tunnel in log) == (protocol == "websocket"), log
     with port_forward(lambda: start(":9999")) as (port, proc):
         assert http_through(port) == b""
         proc.terminate()
