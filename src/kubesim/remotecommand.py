@@ -78,12 +78,11 @@ async def serve_spdy_remotecommand(read: Read, write: Write, close: Callable[[],
     reader = asyncio.ensure_future(session.run())
     try:
         gone = asyncio.ensure_future(session.done.wait())
-        try:
-            await asyncio.wait_for(asyncio.wait({asyncio.ensure_future(ready.wait()), gone},
-                                                return_when=asyncio.FIRST_COMPLETED), STREAM_CREATION_TIMEOUT)
-        except TimeoutError:
-            return
-        if not ready.is_set():
+        waiting = asyncio.ensure_future(ready.wait())
+        await asyncio.wait({waiting, gone}, timeout=STREAM_CREATION_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not ready.is_set():  # the client left, or never opened the streams it asked for
+            gone.cancel()
             return
         if run is None:
             await gone

@@ -22,6 +22,7 @@ import yaml
 
 from kubesim.podutil import PODS as PODS_RT
 from tests.gateway.conftest import KUBECTL, Kubectl, World
+from tests.kubesim.lines import read_until, wait_for_watch
 from tests.kubesim.streams_support import (
     PODS,
     PROTOCOLS,
@@ -32,7 +33,6 @@ from tests.kubesim.streams_support import (
     port_forward,
     split_log,
 )
-from tests.kubesim.lines import read_until, wait_for_watch
 
 Popen = Callable[..., subprocess.Popen[str]]
 SHOAL = str(Path(sys.executable).parent / "shoal")
