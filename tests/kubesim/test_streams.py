@@ -51,13 +51,14 @@ def _env(tmp_path: Path, protocol: str) -> dict[str, str]:
             "STREAM_PROTOCOL": protocol}
 
 
-def _kubectl(sim: Simulator, env: dict[str, str], *args: str, stdin: str | None = None
+def _kubectl(sim: Simulator, env: dict[str, str], *args: str, stdin: str | None = None, identity: str = "admin"
              ) -> subprocess.CompletedProcess[str]:
     """Run kubectl at -v=4; check from its log that it used the protocol asked for; stderr without the log."""
-    proc = subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path("admin"), VERBOSE, *args],
+    proc = subprocess.run([KUBECTL, "--kubeconfig", sim.kubeconfig_path(identity), VERBOSE, *args],
                           capture_output=True, text=True, env=env, input=stdin, timeout=60)
     proc.stderr, log = split_log(proc.stderr)
-    assert_protocol_used(env["STREAM_PROTOCOL"], log)
+    if identity == "admin":  # a refused upgrade makes kubectl try SPDY too (remotecommand/fallback.go)
+        assert_protocol_used(env["STREAM_PROTOCOL"], log)
     return proc
 
 
@@ -125,6 +126,21 @@ def test_kubectl_port_forward(stream_sim: Simulator, tmp_path: Path, protocol: s
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "error forwarding port 9999 to pod stream-web" in err and "connection refused" in err
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_streams_are_authorised_before_the_upgrade(stream_sim: Simulator, tmp_path: Path,
+                                                           protocol: str) -> None:
+    """exec, attach and port-forward are ``create`` on ``pods/exec|attach|portforward``; a viewer is refused with
+    403 before any 101, worded as apiserver's endpoints/handlers/responsewriters/errors.go (forbiddenMessage):
+    the object by its resource, the verb's resource with the subresource."""
+    env = _env(tmp_path, protocol)
+    for args, sub in ((("exec", "stream-shell", "--", "true"), "exec"), (("attach", "stream-cat"), "attach"),
+                      (("port-forward", "pod/stream-web", ":8080"), "portforward")):
+        refused = _kubectl(stream_sim, env, *args, identity="viewer")
+        assert refused.returncode == 1
+        assert (f'pods "{args[1].removeprefix("pod/")}" is forbidden: User "kubesim-viewer" cannot create resource '
+                f'"pods/{sub}" in API group "" in the namespace "default"') in refused.stderr, refused.stderr
 
 
 def test_python_client_exec_reports_status_on_the_error_channel(stream_sim: Simulator) -> None:
