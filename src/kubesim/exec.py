@@ -77,8 +77,8 @@ class _WebsocketIO:
     async def write(self, channel: int, data: bytes) -> None:
         if not data or self.disconnected.is_set():
             return
-        if self._tty and channel == STDERR:
-            channel = STDOUT
+        if self._tty:  # one pty: stderr joins stdout, and its ONLCR turns "\n" into "\r\n"
+            channel, data = STDOUT, data.replace(b"\n", b"\r\n")
         await self._send({"type": "websocket.send", "bytes": bytes([channel]) + data})
 
 

@@ -55,6 +55,8 @@ class _SpdyIO:
 
     async def write(self, channel: int, data: bytes) -> None:
         name = "stdout" if channel == 1 or self._tty else "stderr"
+        if self._tty:  # one pty: stderr joins stdout, and its ONLCR turns "\n" into "\r\n"
+            data = data.replace(b"\n", b"\r\n")
         stream = self._streams.get(name)
         if stream is not None and data:
             await stream.write(data)

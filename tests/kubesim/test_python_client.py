@@ -161,7 +161,7 @@ def test_exec_stdin_tty_and_resize(api: client.ApiClient) -> None:
         resp.update(timeout=5)
         out += resp.read_stdout()
     resp.close()
-    assert out == "one\ntwo\n"
+    assert out == "one\r\ntwo\r\n"  # a TTY's ONLCR, as from a real container's pty
     assert resp.returncode == 5
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
+import select
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +88,37 @@ def test_kubectl_exec_reads_stdin_until_closed(stream_sim: Simulator, tmp_path: 
     assert (piped.returncode, piped.stdout) == (0, "line one\nline two\n")
     script = _kubectl(stream_sim, env, "exec", "-i", "stream-shell", "--", "sh", stdin="echo $GREETING\nexit 4\n")
     assert (script.returncode, script.stdout) == (4, "hello\n")
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_exec_with_a_terminal(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """``exec -it`` from a real terminal: kubectl opens the resize stream (remotecommand/httpstream.go, tty) or
+    sends channel 4 (websocket.go); the container's pty merges stderr into stdout and its ONLCR writes
+    "\\r\\n"; the exit code still comes back."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", stream_sim.kubeconfig_path("admin"), VERBOSE, "exec", "-it",
+                             "stream-shell", "--", "sh", "-c", "echo tty-$HOSTNAME; echo to-err >&2; exit 6"],
+                            stdin=slave, stdout=slave, stderr=slave, env=_env(tmp_path, protocol), close_fds=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 15)
+            assert ready, out
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: kubectl exited and the terminal is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    assert proc.wait(timeout=10) == 6
+    text, log = split_log(out.decode())
+    assert_protocol_used(protocol, log)
+    # kubectl's terminal is raw while the command runs: these bytes are the container's own
+    assert b"tty-stream-shell\r\nto-err\r\n" in out and "command terminated with exit code 6" in text, out
 
 
 @pytest.mark.parametrize("protocol", ["websocket", "spdy"])
