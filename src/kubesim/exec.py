@@ -45,6 +45,7 @@ class _WebsocketIO:
         self._tty = tty
         self._stdin = bytearray()
         self._stdin_done = asyncio.Event()
+        self._stdin_more = asyncio.Event()
         self.disconnected = asyncio.Event()
         if not want_stdin:
             self._stdin_done.set()
@@ -65,11 +66,24 @@ class _WebsocketIO:
             channel, payload = data[0], data[1:]
             if channel == STDIN:
                 self._stdin.extend(payload)
+                self._stdin_more.set()
             elif channel == CLOSE and payload[:1] == bytes([STDIN]):
                 self._stdin_done.set()
 
     async def read_stdin(self) -> bytes:
         await self._stdin_done.wait()
+        data = bytes(self._stdin)
+        self._stdin.clear()
+        return data
+
+    async def read_some(self) -> bytes:
+        """What the client has typed so far (waiting for some); ``b""`` once stdin is closed."""
+        while not self._stdin and not self._stdin_done.is_set():
+            self._stdin_more.clear()
+            waiters = {asyncio.ensure_future(self._stdin_more.wait()), asyncio.ensure_future(self._stdin_done.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
         data = bytes(self._stdin)
         self._stdin.clear()
         return data

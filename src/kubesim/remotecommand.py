@@ -53,6 +53,10 @@ class _SpdyIO:
         stdin = self._streams.get("stdin")
         return await stdin.read_all() if stdin is not None else b""
 
+    async def read_some(self) -> bytes:
+        stdin = self._streams.get("stdin")
+        return await stdin.read() if stdin is not None else b""
+
     async def write(self, channel: int, data: bytes) -> None:
         name = "stdout" if channel == 1 or self._tty else "stderr"
         if self._tty:  # one pty: stderr joins stdout, and its ONLCR turns "\n" into "\r\n"

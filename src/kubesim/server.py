@@ -372,15 +372,16 @@ class ApiServer:
         env.update({e["name"]: str(e.get("value", "")) for e in spec.get("env") or [] if "name" in e})
         argv = call.query.get("command", [])
         run: Callable[[ExecIO], Awaitable[int]] | None
+        tty = call.flag("tty")
         if call.subresource == "attach":
             # attach joins the container's main process: with stdin it is that command reading the
             # client's input; without, a process whose output has all gone to the log already
             argv = [*(spec.get("command") or []), *(spec.get("args") or [])] or ["sh"]
             wants_stdin = bool(spec.get("stdin")) and call.flag("stdin")
-            run = (lambda io: run_argv(argv, io, env)) if wants_stdin else None
+            run = (lambda io: run_argv(argv, io, env, interactive=tty)) if wants_stdin else None
         else:
-            run = lambda io: run_argv(argv, io, env)  # noqa: E731
-        flags = {"stdin": call.flag("stdin"), "tty": call.flag("tty")}
+            run = lambda io: run_argv(argv, io, env, interactive=tty)  # noqa: E731
+        flags = {"stdin": call.flag("stdin"), "tty": tty}
         if spdy:
             assert raw is not None
             proto = negotiate(versions, SPDY_PROTOCOLS)

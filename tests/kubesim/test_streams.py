@@ -122,6 +122,38 @@ def test_kubectl_exec_with_a_terminal(stream_sim: Simulator, tmp_path: Path, pro
 
 
 @pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_kubectl_exec_interactive_shell(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
+    """``kubectl exec -it … -- sh`` typed at a terminal: keystrokes go out as they are typed (stdin channel 0 /
+    the stdin stream, never closed while the terminal is open), the shell answers line by line and ``exit 4``
+    ends the session with that code (remotecommand/websocket.go, httpstream.go)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", stream_sim.kubeconfig_path("admin"), "exec", "-it",
+                             "stream-shell", "--", "sh"], stdin=slave, stdout=slave, stderr=slave,
+                            env=_env(tmp_path, protocol), close_fds=True)
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal out
+        while marker not in out:
+            ready, _, _ = select.select([master], [], [], 15)
+            assert ready, out
+            out += os.read(master, 65536)
+
+    try:
+        read_until(b"# ")
+        os.write(master, b"echo $GREETING from $HOSTNAME\r")
+        read_until(b"hello from stream-shell\r\n# ")
+        os.write(master, b"exit 4\r")
+        assert proc.wait(timeout=15) == 4, out
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
 def test_kubectl_attach_feeds_the_main_process(stream_sim: Simulator, tmp_path: Path, protocol: str) -> None:
     """``kubectl attach -i`` (staging/src/k8s.io/kubectl/pkg/cmd/attach/attach.go) to a container with
     ``stdin: true`` whose process is ``cat``: the kubelet's attach (remotecommand/attach.go) joins that
