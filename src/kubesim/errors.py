@@ -134,7 +134,10 @@ def invalid(rt: ResourceType, name: str, field: str, message: str) -> ApiError:
 
 
 def forbidden(user: str, verb: str, rt_group: str, resource: str, namespace: str, name: str) -> ApiError:
-    what = f'{resource} "{name}"' if name else resource
+    # the object is named by its group-qualified resource without the subresource ('pods "web" is forbidden:
+    # … cannot create resource "pods/exec"'): apiserver's responsewriters/errors.go forbiddenMessage + NewForbidden
+    base = resource.split("/")[0] + (f".{rt_group}" if rt_group else "")
+    what = f'{base} "{name}"' if name else base
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     group = rt_group
     message = (

@@ -26,7 +26,17 @@ from kubesim.authz import ANONYMOUS, Attributes, Identity
 from kubesim.cluster import VirtualCluster
 from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from kubesim.exec import choose_subprotocol, serve_exec
-from kubesim.portforward import serve_portforward
+from kubesim.hijack import EXTENSION as HIJACK
+from kubesim.hijack import RawUpgrade
+from kubesim.portforward import (
+    PORTFORWARD_PROTOCOL,
+    TUNNEL_SUBPROTOCOL,
+    serve_portforward,
+    serve_spdy_portforward,
+    websocket_pipe,
+)
+from kubesim.remotecommand import SPDY_PROTOCOLS, negotiate, serve_spdy_remotecommand
+from kubesim.shell import ExecIO, run_argv
 from kubesim.streams import stream_logs, stream_watch
 from kubesim.tls import PEERS, reset_connection
 
@@ -331,32 +341,90 @@ class ApiServer:
         return chosen
 
     async def _exec(self, call: Call, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
-        if call.subresource == "attach":
-            raise bad_request("attach is not supported by kubesim")
-        if not websocket:
+        """exec, attach and portforward: websocket channels, SPDY/3.1, or SPDY tunnelled in a websocket."""
+        raw: RawUpgrade | None = (scope.get("extensions") or {}).get(HIJACK)
+        spdy = not websocket and raw is not None and \
+            call.headers.get("upgrade", "").lower() == "spdy/3.1" and "upgrade" in call.headers.get(
+                "connection", "").lower()
+        if not websocket and not spdy:
             raise ApiError(400, "BadRequest", "Upgrade request required")
         pod = call.cluster.store.get(call.rt, call.namespace, call.name)
         offered = [p.strip() for p in ",".join(scope.get("subprotocols", [])).split(",") if p.strip()]
-        proto = choose_subprotocol(offered)
-        if proto is None:
-            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
-        if call.subresource == "portforward":
-            try:
-                ports = [int(p) for v in call.query.get("ports", []) for p in v.split(",") if p]
-            except ValueError as e:
-                raise bad_request("invalid port in ports") from e
-            await serve_portforward(receive, send, proto, pod, ports)
-            return
-        container = self._container(call)
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
-               "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-        for c in pod["spec"].get("containers") or []:
-            if c.get("name") == container:
-                env.update({e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e})
+        versions = _multi_header(scope, "x-stream-protocol-version")
         try:
-            await serve_exec(receive, send, proto, call.query.get("command", []), env,
-                             stdin=call.flag("stdin"), tty=call.flag("tty"))
+            if call.subresource == "portforward":
+                await self._portforward(call, pod, raw, versions, offered, receive, send, spdy)
+            else:
+                await self._remotecommand(call, pod, raw, versions, offered, receive, send, spdy)
         finally:
             client = scope.get("client")
             if client:
                 PEERS.forget((client[0], client[1]))
+
+    async def _portforward(self, call: Call, pod: JSON, raw: RawUpgrade | None, versions: list[str],
+                           offered: list[str], receive: Receive, send: Send, spdy: bool) -> None:
+        if spdy:
+            assert raw is not None
+            if negotiate(versions, (PORTFORWARD_PROTOCOL,)) is None:
+                raise _unnegotiable(versions, [PORTFORWARD_PROTOCOL])
+            pipe = raw.accept(_spdy_headers(PORTFORWARD_PROTOCOL))
+            await serve_spdy_portforward(pipe.read, pipe.write, pipe.close, pod)
+            return
+        if TUNNEL_SUBPROTOCOL in offered:
+            await send({"type": "websocket.accept", "subprotocol": TUNNEL_SUBPROTOCOL})
+            read, write = websocket_pipe(receive, send)
+            await serve_spdy_portforward(read, write, lambda: None, pod)
+            return
+        proto = choose_subprotocol(offered)
+        if proto is None:
+            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io and "
+                              f"{TUNNEL_SUBPROTOCOL}")
+        try:
+            ports = [int(p) for v in call.query.get("ports", []) for p in v.split(",") if p]
+        except ValueError as e:
+            raise bad_request("invalid port in ports") from e
+        await serve_portforward(receive, send, proto, pod, ports)
+
+    async def _remotecommand(self, call: Call, pod: JSON, raw: RawUpgrade | None, versions: list[str],
+                             offered: list[str], receive: Receive, send: Send, spdy: bool) -> None:
+        container = self._container(call)
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
+               "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        spec: JSON = next((c for c in pod["spec"].get("containers") or [] if c.get("name") == container), {})
+        env.update({e["name"]: str(e.get("value", "")) for e in spec.get("env") or [] if "name" in e})
+        argv = call.query.get("command", [])
+        run: Callable[[ExecIO], Awaitable[int]] | None
+        tty = call.flag("tty")
+        if call.subresource == "attach":
+            # attach joins the container's main process: with stdin it is that command reading the
+            # client's input; without, a process whose output has all gone to the log already
+            argv = [*(spec.get("command") or []), *(spec.get("args") or [])] or ["sh"]
+            wants_stdin = bool(spec.get("stdin")) and call.flag("stdin")
+            run = (lambda io: run_argv(argv, io, env, interactive=tty)) if wants_stdin else None
+        else:
+            run = lambda io: run_argv(argv, io, env, interactive=tty)  # noqa: E731
+        flags = {"stdin": call.flag("stdin"), "tty": tty}
+        if spdy:
+            assert raw is not None
+            proto = negotiate(versions, SPDY_PROTOCOLS)
+            if proto is None:
+                raise _unnegotiable(versions, list(SPDY_PROTOCOLS))
+            pipe = raw.accept(_spdy_headers(proto))
+            await serve_spdy_remotecommand(pipe.read, pipe.write, pipe.close, run, argv,
+                                           stdout=call.flag("stdout"), stderr=call.flag("stderr"), **flags)
+            return
+        proto = choose_subprotocol(offered)
+        if proto is None:
+            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
+        await serve_exec(receive, send, proto, argv, run, **flags)
+
+
+def _spdy_headers(protocol: str) -> list[tuple[str, str]]:
+    """The 101 answer of ``httpstream/spdy/upgrade.go`` with the negotiated stream protocol."""
+    return [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", protocol)]
+
+
+def _unnegotiable(offered: list[str], supported: list[str]) -> ApiError:
+    """``httpstream.Handshake``'s refusal when no stream protocol is shared (403)."""
+    return ApiError(403, "Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
+                                      f"{offered}, server accepts {supported}")
