@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
+from kubesim.authz import ROLE_READ_ALL, Identity, Policy, Rule
 from kubesim.controllers import Simulation
 from kubesim.crds import CrdController
 from kubesim.defaults import apply_defaults
@@ -112,7 +112,7 @@ class VirtualCluster:
         self.store = Store(history)
         self.logs = LogBook()
         self.policy = Policy()
-        self.policy.bind_group(VIEWER.groups[0], ROLE_VIEW)
+        self.policy.bind_group(VIEWER.groups[0], ROLE_READ_ALL)
         self.faults = Faults()
         self._tokens: dict[str, Identity] = {}
         self._expiry: dict[str, float] = {}  # token -> time.time() after which it is refused
