@@ -305,7 +305,8 @@ def _role(name: str, rules: list[JSON] | None, labels: dict[str, str] | None = N
     role: JSON = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole", "metadata": {
         "name": name, "labels": {**_BOOTSTRAP_LABELS, **(labels or {})}, "annotations": dict(_AUTOUPDATE)}}
     if aggregate_from:
-        role["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {AGGREGATE_LABEL + aggregate_from: "true"}}]}
+        selector = {"matchLabels": {AGGREGATE_LABEL + aggregate_from: "true"}}
+        role["aggregationRule"] = {"clusterRoleSelectors": [selector]}
     role["rules"] = rules if rules is not None else []
     return role
 
