@@ -194,7 +194,10 @@ class ApiServer:
         for g in groups:
             if not cluster.policy.allows(who, Attributes("impersonate", "", "groups", name=g)):
                 raise forbidden(who.user, "impersonate", "", "groups", "", g)
-        return Identity(user, tuple(groups)).with_authenticated()
+        impersonated = Identity(user, tuple(groups))
+        # upstream adds system:authenticated to every impersonated user but system:anonymous
+        # (apiserver/pkg/endpoints/filters/impersonation.go)
+        return impersonated if user == ANONYMOUS.user else impersonated.with_authenticated()
 
     # --- non-resource ------------------------------------------------------------------------
     def _non_resource(self, reg: resources.Registry, parts: list[str], headers: dict[str, str],
