@@ -65,6 +65,7 @@ class RequestRecord:
     uri: str
     user: str  # who authenticated: token, client certificate, or system:anonymous
     impersonated_user: str = ""  # "" when the request was not impersonated
+    peer: str = ""  # the client's host:port, which names the connection the request came on
 
 
 #: requests kept per cluster (the oldest are dropped first)

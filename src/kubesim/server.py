@@ -142,7 +142,8 @@ class ApiServer:
         query_string = scope.get("query_string", b"").decode("latin-1")
         cluster.requests.append(RequestRecord(
             scope.get("method", "GET"), scope["path"] + (f"?{query_string}" if query_string else ""),
-            authenticated.user, "" if who is authenticated else who.user))
+            authenticated.user, "" if who is authenticated else who.user,
+            ":".join(str(part) for part in scope.get("client") or ())))
         query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
         method = "GET" if websocket else scope["method"]
         parts = [p for p in path.split("/") if p]
