@@ -134,9 +134,9 @@ class StoreRbac:
 
     def seed(self) -> None:
         """Create the API server's bootstrap ClusterRoles and ClusterRoleBindings (kubesim.bootstrap)."""
-        AggregationController(self.store)
         for role in bootstrap.cluster_roles():
             self.store.create(CLUSTER_ROLES, role)
+        AggregationController(self.store).reconcile()  # once all are there, not once per role
         for binding in bootstrap.cluster_role_bindings():
             self.store.create(CLUSTER_ROLE_BINDINGS, binding)
 
