@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import h11
 import httpx
 import pytest
 
@@ -105,4 +107,53 @@ async def test_a_declined_upgrade_connection_is_not_reused_with_kubesim(ctx: App
         assert upgrade.uri.split("?")[0].endswith("/exec") and listing.uri.endswith("/pods")
         assert upgrade.peer != listing.peer  # kubesim saw them on two connections
         assert listing.impersonated_user == "shoal:dave"
+    _assert_nothing_ran_unimpersonated(cluster)
+
+
+async def _responses(reader: asyncio.StreamReader, count: int) -> list[tuple[int, bytes]]:
+    """``count`` whole responses read in order from one connection (h11, one parser per response)."""
+    out: list[tuple[int, bytes]] = []
+    pending = b""
+    for _ in range(count):
+        parser = h11.Connection(h11.CLIENT)
+        parser.send(h11.Request(method="GET", target="/", headers=[("host", "shoal")]))
+        parser.send(h11.EndOfMessage())
+        if pending:  # (receive_data(b"") would mean end of stream)
+            parser.receive_data(pending)
+        status, body = 0, b""
+        while True:
+            event = parser.next_event()
+            if event is h11.NEED_DATA:
+                parser.receive_data(await asyncio.wait_for(reader.read(65536), 10))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        pending, _ = parser.trailing_data
+        out.append((status, body))
+    return out
+
+
+async def test_pipelined_requests_reach_kubesim_in_order_each_as_its_sender(kgw: dict[str, Any]) -> None:
+    """Three requests in one write, from two people: answered in order, and kubesim ran each impersonated
+    as the person who sent it (a viewer's DELETE refused by Shoal or by the cluster, never run)."""
+    cluster: VirtualCluster = kgw["cluster"]
+    base = f"/clusters/{CLUSTER_ID}/api/v1/namespaces/default/configmaps"
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "piped"}}).encode()
+
+    def request(method: str, target: str, who: str, payload: bytes = b"") -> bytes:
+        return (f"{method} {target} HTTP/1.1\r\nhost: shoal\r\nauthorization: {kgw[who]}\r\n"
+                f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n").encode() + payload
+
+    async with raw_connection(kgw["url"]) as (reader, writer):
+        writer.write(request("POST", base, "dave", body) + request("GET", f"{base}/piped", "dave")
+                     + request("DELETE", f"{base}/piped", "vera"))
+        (created, _), (read, got), (deleted, refusal) = await _responses(reader, 3)
+    assert (created, read, deleted) == (201, 200, 403), refusal
+    assert json.loads(got)["metadata"]["name"] == "piped"
+    assert cluster.store.try_get(cluster.rt("configmaps"), "default", "piped") is not None
+    ran = [(r.method, r.impersonated_user) for r in cluster.requests]
+    assert ran[:2] == [("POST", "shoal:dave"), ("GET", "shoal:dave")] and ran[2:] in ([], [("DELETE", "shoal:vera")])
     _assert_nothing_ran_unimpersonated(cluster)
