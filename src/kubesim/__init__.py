@@ -20,8 +20,8 @@ Entry points:
 * ``VirtualCluster`` (``kubesim.cluster``) — seed objects (``create``/``get``/``delete``),
   grant rules to (impersonated) users and groups (``grant_user``/``grant_group`` with
   ``kubesim.authz.ROLE_VIEW``/``ROLE_EDIT``/``ROLE_ADMIN``/``ROLE_CLUSTER_ADMIN`` — the real
-  bootstrap roles' rules — ``ROLE_READ_ALL`` or own ``Rule``s), flip nodes NotReady, append container logs, inject faults
-  (``fail_requests``, ``set_latency``, ``set_unreachable``, ``expire_token``).
+  bootstrap roles' rules — ``ROLE_READ_ALL`` or own ``Rule``s), flip nodes NotReady, append
+  container logs, inject faults (``fail_requests``, ``set_latency``, ``set_unreachable``, ``expire_token``).
 
 Several virtual clusters share one port: ``https://127.0.0.1:PORT/clusters/<name>``;
 requests without the prefix go to the first cluster.
