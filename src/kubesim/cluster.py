@@ -13,11 +13,12 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from kubesim.aggregator import ApiServiceController
-from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
+from kubesim.authz import ROLE_READ_ALL, Identity, Policy, Rule
 from kubesim.controllers import Simulation
 from kubesim.crds import CrdController
 from kubesim.defaults import apply_defaults
@@ -29,7 +30,7 @@ from kubesim.store import Store, now_iso
 
 JSON = dict[str, Any]
 
-__all__ = ["ADMIN", "API_AUDIENCE", "VIEWER", "Faults", "TokenBinding", "VirtualCluster"]
+__all__ = ["ADMIN", "API_AUDIENCE", "VIEWER", "Faults", "RequestRecord", "TokenBinding", "VirtualCluster"]
 
 ADMIN = Identity("kubesim-admin", ("system:masters",))
 VIEWER = Identity("kubesim-viewer", ("kubesim:viewers",))
@@ -74,6 +75,23 @@ class Faults:
 
     def unreachable(self) -> bool:
         return time.monotonic() < self.unreachable_until
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the cluster received, as the API server's audit log has it (audit.k8s.io Event:
+    ``verb``/``requestURI``, ``user.username`` and ``impersonatedUser.username``), so a test can say
+    which requests ran and as whom — e.g. that none ran with a gateway's own credential un-impersonated."""
+
+    method: str
+    uri: str
+    user: str  # who authenticated: token, client certificate, or system:anonymous
+    impersonated_user: str = ""  # "" when the request was not impersonated
+    peer: str = ""  # the client's host:port, which names the connection the request came on
+
+
+#: requests kept per cluster (the oldest are dropped first)
+REQUEST_LOG_SIZE = 2000
 
 
 def _node(cluster: str, index: int, control_plane: bool, taint: bool) -> JSON:
@@ -134,8 +152,9 @@ class VirtualCluster:
         self.store = Store(history)
         self.logs = LogBook()
         self.policy = Policy()
-        self.policy.bind_group(VIEWER.groups[0], ROLE_VIEW)
+        self.policy.bind_group(VIEWER.groups[0], ROLE_READ_ALL)
         self.faults = Faults()
+        self.requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self._tokens: dict[str, Identity] = {}
         self._expiry: dict[str, float] = {}  # token -> time.time() after which it is refused
         self._bindings: dict[str, TokenBinding] = {}

@@ -7,7 +7,10 @@ first (default) cluster, so a one-cluster simulator has the plain URL layout.
 
 Per request: pick the cluster → apply its faults → authenticate (bearer token,
 else the TLS client certificate) → apply ``Impersonate-*`` headers if the caller
-may impersonate → authorise the verb → serve. Every error leaves as a ``Status``.
+may impersonate → note it in the cluster's request log (``VirtualCluster.requests``, what an
+audit log would say: who authenticated, whom they impersonated) → authorise the verb → serve.
+Every error leaves as a ``Status``. Connections are kept like Go's net/http does
+(``kubesim.connections``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from urllib.parse import parse_qs, unquote
 from kubesim import discovery, resources
 from kubesim.api import Call, handle
 from kubesim.authz import ANONYMOUS, Attributes, Identity
-from kubesim.cluster import VirtualCluster
+from kubesim.cluster import RequestRecord, VirtualCluster
 from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from kubesim.exec import choose_subprotocol, serve_exec
 from kubesim.hijack import EXTENSION as HIJACK
@@ -166,8 +169,13 @@ class ApiServer:
             return
         await self._faults(cluster, receive, websocket)
         headers = _headers(scope)
-        who = self._authenticate(cluster, scope, headers)
-        who = self._impersonate(cluster, scope, who)
+        authenticated = self._authenticate(cluster, scope, headers)
+        who = self._impersonate(cluster, scope, authenticated)
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        cluster.requests.append(RequestRecord(
+            scope.get("method", "GET"), scope["path"] + (f"?{query_string}" if query_string else ""),
+            authenticated.user, "" if who is authenticated else who.user,
+            ":".join(str(part) for part in scope.get("client") or ())))
         query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
         method = "GET" if websocket else scope["method"]
         parts = [p for p in path.split("/") if p]
@@ -226,7 +234,10 @@ class ApiServer:
         for g in groups:
             if not cluster.policy.allows(who, Attributes("impersonate", "", "groups", name=g)):
                 raise forbidden(who.user, "impersonate", "", "groups", "", g)
-        return Identity(user, tuple(groups)).with_authenticated()
+        impersonated = Identity(user, tuple(groups))
+        # upstream adds system:authenticated to every impersonated user but system:anonymous
+        # (apiserver/pkg/endpoints/filters/impersonation.go)
+        return impersonated if user == ANONYMOUS.user else impersonated.with_authenticated()
 
     # --- non-resource ------------------------------------------------------------------------
     def _non_resource(self, reg: resources.Registry, parts: list[str], headers: dict[str, str],

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from kubesim.podutil import PODS as PODS_RT
+from shoal.demo import grant_shoal_groups
 from tests.gateway.conftest import KUBECTL, Kubectl, World
 from tests.kubesim.lines import read_until, wait_for_watch
 from tests.kubesim.streams_support import (
@@ -149,6 +150,24 @@ def test_viewer_reads_but_cordon_is_refused_readably(kubectl: Kubectl) -> None:
     kubectl("run", "quiet", "--image=busybox:1.36", "-n", "default")
     refused = kubectl("exec", "quiet", "-n", "default", "--", "echo", "hi", user="vera", check=False)
     assert refused.returncode != 0 and "cluster_use" in refused.stderr, refused.stderr
+
+
+def test_viewer_has_the_real_view_plus_shoals_cluster_reads(kubectl: Kubectl, world: World) -> None:
+    """kubesim's ``view`` is the upstream one (bootstrappolicy/policy.go: no Secrets, no Nodes), so a viewer
+    reads nodes only through Shoal's own ``shoal:cluster-reader`` binding (shoal.kube.access, issue 15)."""
+    assert _rows(kubectl("get", "nodes", user="vera").stdout)
+    assert _rows(kubectl("get", "storageclasses", user="vera").stdout)
+    secrets = kubectl("get", "secrets", "-n", "default", user="vera", check=False)
+    assert secrets.returncode != 0 and "secrets is forbidden" in secrets.stderr, secrets.stderr  # Shoal refuses first
+    cluster = world.sim.cluster()
+    cluster.delete("clusterrolebindings", "shoal:cluster-reader", group="rbac.authorization.k8s.io")
+    try:  # bound to view alone, as on a real cluster nobody prepared: no nodes
+        nodes = kubectl("get", "nodes", user="vera", check=False)
+        assert nodes.returncode != 0 and 'cannot list resource "nodes"' in nodes.stderr, nodes.stderr
+        assert _rows(kubectl("get", "pods", "-n", "kube-system", user="vera").stdout)
+    finally:
+        grant_shoal_groups(world.sim)
+    assert _rows(kubectl("get", "nodes", user="vera").stdout)
 
 
 def test_developer_writes_in_namespaces_but_not_cluster_wide(kubectl: Kubectl) -> None:
