@@ -10,6 +10,7 @@ an attacker had got arbitrary arguments (or code) past it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -250,8 +251,11 @@ def test_limits_apply_to_every_command(live: Any) -> None:
     assert limits["Max open files"] == ("1024", "1024")
     assert _status(session.pid)["NoNewPrivs"].strip() == "1"
     # nothing of the shell's leaks into the command: not its report pipe (the audit), not the namespace fd
-    leaked = [os.readlink(f"/proc/{session.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{session.pid}/fd")
-              if int(fd) > 2]
+    leaked = []
+    for fd in os.listdir(f"/proc/{session.pid}/fd"):
+        if int(fd) > 2:
+            with contextlib.suppress(FileNotFoundError):  # one kubectl opened and closed meanwhile: not inherited
+                leaked.append(os.readlink(f"/proc/{session.pid}/fd/{fd}"))
     assert not [link for link in leaked if link.startswith(("pipe:", "net:", "/proc"))], leaked
     # CPU: a busy loop is stopped at its limit
     started = time.monotonic()
