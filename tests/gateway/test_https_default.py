@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 from cryptography import x509
@@ -100,6 +101,10 @@ def test_cli_trusts_the_local_servers_ca_or_names_the_file(world: World, tmp_pat
     found = _shoal(*login, env={**base, "SHOAL_DATA_DIR": str(world.shoal.data_dir)}, stdin="password-123\n")
     assert found.returncode == 0, found.stderr
     assert "Logged in to" in found.stdout
+    # also where SSL_CERT_FILE names the system's bundle machine-wide (common): the local CA is added to it
+    bundle = _shoal(*login, env={**base, "SHOAL_DATA_DIR": str(world.shoal.data_dir), "SSL_CERT_FILE": certifi.where()},
+                    stdin="password-123\n")
+    assert bundle.returncode == 0, bundle.stderr
     # from a directory with no data dir around and nothing configured: a clear message naming what to pass
     refused = _shoal(*login, env=base, stdin="password-123\n")
     assert refused.returncode == 1

@@ -6,8 +6,8 @@ Problem responses become a red message with the server's hint and exit code 1.
 
 TLS trust (:func:`tls_verify`, the one place that decides it): ``--ca``/``SHOAL_CA`` (or the CA
 saved by ``shoal login --ca``); else, for a server on this machine (loopback), the CA a Shoal
-server generates into its data dir (``$SHOAL_DATA_DIR``, ``./data``, ``./data/demo``); else the
-system's trust store (httpx honours ``SSL_CERT_FILE``). A certificate that does not verify ends
+server generates into its data dir (``$SHOAL_DATA_DIR``, ``./data``, ``./data/demo``) on top of
+the usual ones; else the system's trust store (httpx honours ``SSL_CERT_FILE``). A certificate that does not verify ends
 the command with the file to trust, not a traceback.
 """
 
@@ -79,14 +79,16 @@ def tls_verify(url: str, ca: str = "") -> ssl.SSLContext | bool:
             fail(_t("error.cli_ca_missing", path=ca, detail=getattr(e, "strerror", None) or str(e)),
                  _t("hint.cli_ca_missing"))
     split = urlsplit(url)
-    if split.scheme != "https" or (split.hostname or "") not in _LOOPBACK or os.environ.get("SSL_CERT_FILE"):
+    if split.scheme != "https" or (split.hostname or "") not in _LOOPBACK:
         return True
     cas = local_cas()
     if not cas:
         return True
-    context = ssl.create_default_context(cafile=str(cas[0]))
-    for extra in cas[1:]:
-        context.load_verify_locations(cafile=str(extra))
+    # what httpx would trust (SSL_CERT_FILE/SSL_CERT_DIR are often set machine-wide), plus the local CAs
+    context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None,
+                                         capath=os.environ.get("SSL_CERT_DIR") or None)
+    for ca_file in cas:
+        context.load_verify_locations(cafile=str(ca_file))
     return context
 
 
