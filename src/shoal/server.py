@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -82,6 +83,9 @@ def log_tls(settings: Settings) -> None:
         log.warning("the server certificate %s expires on %s (within 30 days): renew it, or Shoal's users and "
                     "kubectl will be refused", settings.tls_cert or settings.data_dir / "tls" / "server.crt",
                     expires.isoformat())
+    if "SHOAL_TLS_SELF_SIGNED" in os.environ:
+        log.warning("SHOAL_TLS_SELF_SIGNED is no longer read: HTTPS with a generated CA is the default; set "
+                    "SHOAL_PLAIN_HTTP=true for plain HTTP behind a TLS-terminating proxy")
     if not settings.tls_enabled and not settings.users_on_https:
         log.warning("SHOAL_PLAIN_HTTP=true without an https SHOAL_PUBLIC_URL: kubectl will not send its token "
                     "to the gateway, and passwords cross the network readable")
