@@ -19,15 +19,15 @@ Entry points:
 * ``kubesim.testing`` — pytest fixtures ``kubesim`` and ``kubesim_factory``.
 * ``VirtualCluster`` (``kubesim.cluster``) — seed objects (``create``/``get``/``delete``),
   grant rules to (impersonated) users and groups (``grant_user``/``grant_group`` with
-  ``kubesim.authz.ROLE_VIEW``/``ROLE_EDIT``/``ROLE_ADMIN``/``ROLE_CLUSTER_ADMIN`` or own
-  ``Rule``s), flip nodes NotReady, append container logs, inject faults
-  (``fail_requests``, ``set_latency``, ``set_unreachable``, ``expire_token``).
+  ``kubesim.authz.ROLE_VIEW``/``ROLE_EDIT``/``ROLE_ADMIN``/``ROLE_CLUSTER_ADMIN`` — the real
+  bootstrap roles' rules — ``ROLE_READ_ALL`` or own ``Rule``s), flip nodes NotReady, append
+  container logs, inject faults (``fail_requests``, ``set_latency``, ``set_unreachable``, ``expire_token``).
 
 Several virtual clusters share one port: ``https://127.0.0.1:PORT/clusters/<name>``;
 requests without the prefix go to the first cluster.
 """
 
-from kubesim.authz import ROLE_ADMIN, ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW, Identity, Rule
+from kubesim.authz import ROLE_ADMIN, ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_READ_ALL, ROLE_VIEW, Identity, Rule
 from kubesim.cluster import VirtualCluster
 from kubesim.runner import Simulator, SubprocessSimulator, start_in_thread
 
@@ -35,6 +35,7 @@ __all__ = [
     "ROLE_ADMIN",
     "ROLE_CLUSTER_ADMIN",
     "ROLE_EDIT",
+    "ROLE_READ_ALL",
     "ROLE_VIEW",
     "Identity",
     "Rule",

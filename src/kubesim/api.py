@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import hmac
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +24,7 @@ import yaml
 from kubesim import metrics
 from kubesim import patch as patching
 from kubesim.authz import Identity
-from kubesim.cluster import VirtualCluster
+from kubesim.cluster import API_AUDIENCE, TokenBinding, VirtualCluster
 from kubesim.conversion import from_storage, needs_conversion, storage_type, to_storage
 from kubesim.defaults import apply_defaults, validate
 from kubesim.errors import (
@@ -44,7 +47,7 @@ from kubesim.reviews import (
     token_review,
 )
 from kubesim.selectors import Predicate, parse_field_selector, parse_label_selector, selector_from_spec
-from kubesim.store import check_namespace, now_iso
+from kubesim.store import check_namespace
 from kubesim.tables import table_for
 
 JSON = dict[str, Any]
@@ -275,8 +278,8 @@ def delete(call: Call) -> Reply:
     gone = store.delete(call.rt, call.namespace, call.name)
     if call.rt.plural in _RETURNS_DELETED:
         return 200, gone
-    return 200, status_success({"name": call.name, "group": call.rt.group, "kind": call.rt.plural,
-                                "uid": gone["metadata"]["uid"]})
+    details = {"name": call.name, "group": call.rt.group, "kind": call.rt.plural, "uid": gone["metadata"]["uid"]}
+    return 200, status_success(details, code=0)
 
 
 def _grace_period(call: Call) -> int | None:
@@ -350,13 +353,15 @@ def bind(call: Call) -> Reply:
 
 
 def _scale_of(obj: JSON) -> JSON:
+    """autoscaling/v1 Scale; a ReplicationController's selector is a plain label map, not a LabelSelector."""
+    selector = obj.get("spec", {}).get("selector") or {}
+    labels = selector if obj.get("kind") == "ReplicationController" else selector.get("matchLabels") or {}
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
                                                           "creationTimestamp") if k in obj["metadata"]},
             "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
             "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in (
-                           obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}).items())}}
+                       "selector": ",".join(f"{k}={v}" for k, v in labels.items())}}
 
 
 def scale(call: Call) -> Reply:
@@ -376,22 +381,101 @@ def scale(call: Call) -> Reply:
     return 200, _scale_of(updated)
 
 
+# TokenRequest limits (pkg/apis/authentication/validation/validation.go ValidateTokenRequest)
+# and default (pkg/apis/authentication/v1/defaults.go: 1 hour)
+_TOKEN_MIN_SECONDS = 10 * 60
+_TOKEN_MAX_SECONDS = 1 << 32
+_TOKEN_DEFAULT_SECONDS = 3600
+_TOKEN_BINDABLE = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}
+
+
+def _token_invalid(value: int, message: str) -> ApiError:
+    """errors.NewInvalid(TokenRequest.authentication.k8s.io, "", …) — the name is always empty upstream."""
+    body = f"Invalid value: {value}: {message}"
+    return ApiError(422, "Invalid", f'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: {body}',
+                    details={"group": "authentication.k8s.io", "kind": "TokenRequest",
+                             "causes": [{"reason": "FieldValueInvalid", "message": body,
+                                         "field": "spec.expirationSeconds"}]})
+
+
+def _bound_object(call: Call, ref: JSON) -> tuple[str, JSON]:
+    """The object a token is bound to, checked as pkg/registry/core/serviceaccount/storage/token.go does."""
+    api_version = str(ref.get("apiVersion") or "")
+    group, _, version = api_version.rpartition("/")
+    kind = str(ref.get("kind") or "")
+    ref_name = str(ref.get("name") or "")
+    plural = _TOKEN_BINDABLE.get(kind) if group == "" else None
+    if plural is None:
+        raise bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
+    rt = by_plural(plural)
+    obj = call.cluster.store.get(rt, call.namespace if rt.namespaced else "", ref_name)
+    if kind == "Pod" and obj.get("spec", {}).get("serviceAccountName", "default") != call.name:
+        raise bad_request(f'cannot bind token for serviceaccount "{call.name}" to pod running with different '
+                          "serviceaccount name.")
+    uid = str(obj["metadata"]["uid"])
+    if ref.get("uid") and ref["uid"] != uid:
+        raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{ref_name}": the UID in the bound '
+                       f"object reference ({ref['uid']}) does not match the UID in record. The object might have "
+                       "been deleted and then recreated", details={"name": ref_name, "kind": kind})
+    return plural, obj
+
+
+def _jwt(claims: JSON, key: bytes) -> str:
+    """A JWS compact token (HS256 with a per-process key: kubesim looks tokens up, it never verifies them)."""
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+_JWT_KEY = secrets.token_bytes(32)
+
+
 def token_request(call: Call) -> Reply:
+    """serviceaccounts/token: a bound, expiring token that authenticates against this cluster.
+
+    Validation, defaulting and bound-object checks follow
+    pkg/registry/core/serviceaccount/storage/token.go; the token is a JWT whose claims
+    (aud, exp, sub, kubernetes.io) read like the real issuer's.
+    """
     store = call.cluster.store
-    store.get(call.rt, call.namespace, call.name)
+    sa = store.get(call.rt, call.namespace, call.name)
     body = parse_body(call)
     assert isinstance(body, dict)
-    seconds = int((body.get("spec") or {}).get("expirationSeconds", 3600))
-    sa_user = f"system:serviceaccount:{call.namespace}:{call.name}"
-    token = call.cluster.add_token(Identity(sa_user, ("system:serviceaccounts",
-                                                      f"system:serviceaccounts:{call.namespace}")),
-                                   token=f"kubesim-sa-{secrets.token_urlsafe(24)}", expires_in=seconds)
-    expiry = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = body.get("spec") or {}
+    seconds = int(spec.get("expirationSeconds") or _TOKEN_DEFAULT_SECONDS)
+    if seconds < _TOKEN_MIN_SECONDS:
+        raise _token_invalid(seconds, "may not specify a duration less than 10 minutes")
+    if seconds > _TOKEN_MAX_SECONDS:
+        raise _token_invalid(seconds, "may not specify a duration larger than 2^32 seconds")
+    ref = spec.get("boundObjectRef")
+    plural, bound = _bound_object(call, ref) if ref else ("", None)
+    audiences = [str(a) for a in spec.get("audiences") or []] or [API_AUDIENCE]
+    sa_uid = str(sa["metadata"]["uid"])
+    now = datetime.now(UTC)
+    expiry = now + timedelta(seconds=seconds)
+    k8s: JSON = {"namespace": call.namespace, "serviceaccount": {"name": call.name, "uid": sa_uid}}
+    if bound is not None:
+        k8s[plural[:-1]] = {
+            "name": bound["metadata"]["name"], "uid": bound["metadata"]["uid"]}
+    claims: JSON = {"aud": audiences, "exp": int(expiry.timestamp()), "iat": int(now.timestamp()),
+                    "iss": API_AUDIENCE, "jti": str(uuid.uuid4()), "kubernetes.io": k8s,
+                    "nbf": int(now.timestamp()), "sub": f"system:serviceaccount:{call.namespace}:{call.name}"}
+    binding = TokenBinding(tuple(audiences), call.namespace, call.name, sa_uid, plural,
+                           bound["metadata"]["name"] if bound else "", str(bound["metadata"]["uid"]) if bound else "")
+    token = call.cluster.add_token(
+        Identity(claims["sub"], ("system:serviceaccounts", f"system:serviceaccounts:{call.namespace}"), sa_uid),
+        token=_jwt(claims, _JWT_KEY), expires_in=seconds, binding=binding)
+    out_spec: JSON = {"audiences": audiences, "expirationSeconds": seconds}
+    if ref:
+        out_spec["boundObjectRef"] = ref
     return 201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                 "metadata": {"name": call.name, "namespace": call.namespace, "creationTimestamp": now_iso()},
-                 "spec": {"audiences": (body.get("spec") or {}).get("audiences") or ["https://kubernetes.default.svc"],
-                          "expirationSeconds": seconds},
-                 "status": {"token": token, "expirationTimestamp": expiry}}
+                 "metadata": {"name": call.name, "namespace": call.namespace,
+                              "creationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                 "spec": out_spec,
+                 "status": {"token": token, "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}}
 
 
 def review(call: Call) -> Reply:
@@ -405,8 +489,12 @@ def review(call: Call) -> Reply:
     if call.rt.plural in ("subjectaccessreviews", "localsubjectaccessreviews"):
         return 201, subject_access_review(policy, body, call.namespace)
     if call.rt.plural == "tokenreviews":
-        token = str((body.get("spec") or {}).get("token", ""))
-        return 201, token_review(call.cluster.identity_for_token(token), body)
+        spec = body.get("spec") or {}
+        token = str(spec.get("token", ""))
+        wanted = tuple(str(a) for a in spec.get("audiences") or []) or (API_AUDIENCE,)
+        reviewed = call.cluster.authenticate_token(token, wanted)
+        granted = [a for a in wanted if a in call.cluster.token_audiences(token)]
+        return 201, token_review(reviewed, body, granted)
     return 201, self_subject_review(who)
 
 

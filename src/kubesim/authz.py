@@ -18,6 +18,9 @@ import fnmatch
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from kubesim import bootstrap
 
 __all__ = [
     "ANONYMOUS",
@@ -27,12 +30,14 @@ __all__ = [
     "ROLE_ADMIN",
     "ROLE_CLUSTER_ADMIN",
     "ROLE_EDIT",
+    "ROLE_READ_ALL",
     "ROLE_VIEW",
     "UNAUTHENTICATED",
     "Attributes",
     "Identity",
     "Policy",
     "Rule",
+    "rules_from_json",
 ]
 
 AUTHENTICATED = "system:authenticated"
@@ -116,33 +121,37 @@ class Rule:
         return out
 
 
-_READ = ("get", "list", "watch")
-_WRITE = ("create", "delete", "deletecollection", "patch", "update")
-_WORKLOAD_GROUPS = ("", "apps", "batch", "policy", "coordination.k8s.io", "events.k8s.io")
-
-ROLE_CLUSTER_ADMIN: tuple[Rule, ...] = (Rule(("*",)), Rule(("*",), resources=(), non_resource_urls=("*",)))
-ROLE_VIEW: tuple[Rule, ...] = (Rule(_READ),)
-ROLE_EDIT: tuple[Rule, ...] = (
-    Rule(_READ),
-    Rule((*_WRITE,), _WORKLOAD_GROUPS, ("*",)),
-    Rule(("create", "get"), ("",), ("pods/exec", "pods/attach", "pods/portforward", "pods/eviction")),
-)
-ROLE_ADMIN: tuple[Rule, ...] = (*ROLE_EDIT, Rule(("*",), ("rbac.authorization.k8s.io",), ("roles", "rolebindings")))
-# what every authenticated identity may do (system:basic-user + system:discovery)
-DISCOVERY_RULES: tuple[Rule, ...] = (
-    Rule(("create",), ("authorization.k8s.io",), ("selfsubjectaccessreviews", "selfsubjectrulesreviews")),
-    Rule(("create",), ("authentication.k8s.io",), ("selfsubjectreviews",)),
-    Rule(("get",), resources=(), non_resource_urls=(
-        "/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/openapi", "/openapi/*",
-        "/healthz", "/livez", "/readyz",
-    )),
-)
+def rules_from_json(policy_rules: list[dict[str, Any]], namespace: str | None = None) -> list[Rule]:
+    """RBAC ``PolicyRule`` dicts as :class:`Rule` objects, cluster-wide or within ``namespace``."""
+    return [Rule(
+        verbs=tuple(r.get("verbs") or ()),
+        api_groups=tuple(r.get("apiGroups") or ()),
+        resources=tuple(r.get("resources") or ()),
+        namespaces=(namespace,) if namespace else None,
+        resource_names=tuple(r.get("resourceNames") or ()),
+        non_resource_urls=tuple(r.get("nonResourceURLs") or ()) if not namespace else (),
+    ) for r in policy_rules]
 
 
+def _bootstrap(name: str) -> tuple[Rule, ...]:
+    role = next(r for r in bootstrap.cluster_roles() if r["metadata"]["name"] == name)
+    rules = bootstrap.aggregated_rules(name) if "aggregationRule" in role else role["rules"]
+    return tuple(rules_from_json(rules))
+
+
+# The rules of the bootstrap roles of the same name on a fresh cluster (kubesim.bootstrap):
+# granting ROLE_VIEW grants exactly what a binding to the real ``view`` does — no Secrets, no Nodes.
+ROLE_CLUSTER_ADMIN: tuple[Rule, ...] = _bootstrap("cluster-admin")
+ROLE_VIEW: tuple[Rule, ...] = _bootstrap("view")
+ROLE_EDIT: tuple[Rule, ...] = _bootstrap("edit")
+ROLE_ADMIN: tuple[Rule, ...] = _bootstrap("admin")
+# system:basic-user + system:discovery, bound to every authenticated identity
+DISCOVERY_RULES: tuple[Rule, ...] = _bootstrap("system:basic-user") + _bootstrap("system:discovery")
 # system:public-info-viewer: what anyone, even without credentials, may read
-PUBLIC_INFO_RULES: tuple[Rule, ...] = (
-    Rule(("get",), resources=(), non_resource_urls=("/version", "/version/", "/healthz", "/livez", "/readyz")),
-)
+PUBLIC_INFO_RULES: tuple[Rule, ...] = _bootstrap("system:public-info-viewer")
+#: get/list/watch of everything, Secrets and Nodes included — NOT ``view``: kubesim's own
+#: read-only identity ``kubesim-viewer`` has it, as a user bound to such a custom role would.
+ROLE_READ_ALL: tuple[Rule, ...] = (Rule(("get", "list", "watch")),)
 
 
 def _scoped(rules: tuple[Rule, ...], namespaces: list[str] | None) -> list[Rule]:
@@ -177,8 +186,10 @@ class Policy:
     _generation: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self.groups.setdefault(AUTHENTICATED, list(DISCOVERY_RULES))
-        self.groups.setdefault(UNAUTHENTICATED, list(PUBLIC_INFO_RULES))
+        # system:masters is not an RBAC grant upstream but the authorizer chain's privileged
+        # group (pkg/kubeapiserver/authorizer: authorizerfactory.NewPrivilegedGroups): always allowed.
+        # What system:authenticated/unauthenticated may do comes from the bootstrap
+        # ClusterRoleBindings (system:discovery, system:basic-user, system:public-info-viewer).
         self.groups.setdefault("system:masters", list(ROLE_CLUSTER_ADMIN))
 
     def bind_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],

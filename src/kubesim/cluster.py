@@ -13,10 +13,12 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from kubesim.authz import ROLE_VIEW, Identity, Policy, Rule
+from kubesim.aggregator import ApiServiceController
+from kubesim.authz import ROLE_READ_ALL, Identity, Policy, Rule
 from kubesim.controllers import Simulation
 from kubesim.crds import CrdController
 from kubesim.defaults import apply_defaults
@@ -28,11 +30,32 @@ from kubesim.store import Store, now_iso
 
 JSON = dict[str, Any]
 
-__all__ = ["ADMIN", "VIEWER", "Faults", "VirtualCluster"]
+__all__ = ["ADMIN", "API_AUDIENCE", "VIEWER", "Faults", "RequestRecord", "TokenBinding", "VirtualCluster"]
 
 ADMIN = Identity("kubesim-admin", ("system:masters",))
 VIEWER = Identity("kubesim-viewer", ("kubesim:viewers",))
 KUBELET_VERSION = "v1.37.1"
+# the API server's own audience (--api-audiences, which defaults to the issuer; kubeadm and kind
+# set the issuer to this URL): a ServiceAccount token is accepted only if it names it
+API_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class TokenBinding:
+    """What a TokenRequest bound a ServiceAccount token to, re-checked on every use.
+
+    As the real service-account authenticator (pkg/serviceaccount/claims.go ``Validate``):
+    the token's audiences must intersect the audiences asked for, the ServiceAccount must
+    still exist with the same UID, and so must the Pod, Secret or Node it is bound to.
+    """
+
+    audiences: tuple[str, ...]
+    namespace: str
+    service_account: str
+    service_account_uid: str
+    bound_plural: str = ""  # "pods", "secrets", "nodes" or "" for an unbound token
+    bound_name: str = ""
+    bound_uid: str = ""
 
 
 @dataclass
@@ -52,6 +75,23 @@ class Faults:
 
     def unreachable(self) -> bool:
         return time.monotonic() < self.unreachable_until
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the cluster received, as the API server's audit log has it (audit.k8s.io Event:
+    ``verb``/``requestURI``, ``user.username`` and ``impersonatedUser.username``), so a test can say
+    which requests ran and as whom — e.g. that none ran with a gateway's own credential un-impersonated."""
+
+    method: str
+    uri: str
+    user: str  # who authenticated: token, client certificate, or system:anonymous
+    impersonated_user: str = ""  # "" when the request was not impersonated
+    peer: str = ""  # the client's host:port, which names the connection the request came on
+
+
+#: requests kept per cluster (the oldest are dropped first)
+REQUEST_LOG_SIZE = 2000
 
 
 def _node(cluster: str, index: int, control_plane: bool, taint: bool) -> JSON:
@@ -112,15 +152,19 @@ class VirtualCluster:
         self.store = Store(history)
         self.logs = LogBook()
         self.policy = Policy()
-        self.policy.bind_group(VIEWER.groups[0], ROLE_VIEW)
+        self.policy.bind_group(VIEWER.groups[0], ROLE_READ_ALL)
         self.faults = Faults()
+        self.requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self._tokens: dict[str, Identity] = {}
         self._expiry: dict[str, float] = {}  # token -> time.time() after which it is refused
+        self._bindings: dict[str, TokenBinding] = {}
+        self._token_clock_skew = 0.0  # seconds added to the wall clock when checking token expiry
         self._tokens_lock = threading.Lock()
         self.admin_token = self.add_token(ADMIN)
         self.viewer_token = self.add_token(VIEWER)
         self.registry = Registry()
         self.crds = CrdController(self.store, self.registry)
+        self.apiservices = ApiServiceController(self.store, self.registry)
         self.simulation = Simulation(self.store, self.logs, name)
         self.rbac = StoreRbac(self.store)
         self.rbac.extend(self.policy)
@@ -128,27 +172,70 @@ class VirtualCluster:
 
     # --- identities ---------------------------------------------------------------
     def add_token(self, identity: Identity, token: str | None = None, *,
-                  expires_in: float | None = None) -> str:
-        """Register a bearer token for ``identity`` (valid ``expires_in`` seconds, or forever)."""
+                  expires_in: float | None = None, binding: TokenBinding | None = None) -> str:
+        """Register a bearer token for ``identity`` (valid ``expires_in`` seconds, or forever);
+        ``binding`` makes it a ServiceAccount token with audiences and a bound object."""
         token = token or f"kubesim-{self.name}-{secrets.token_urlsafe(24)}"
         with self._tokens_lock:
             self._tokens[token] = identity
             if expires_in is not None:
-                self._expiry[token] = time.time() + expires_in
+                self._expiry[token] = time.time() + self._token_clock_skew + expires_in
+            if binding is not None:
+                self._bindings[token] = binding
         return token
+
+    def advance_token_clock(self, seconds: float) -> None:
+        """Let ``seconds`` pass for token expiry only, so a test can see a 10-minute
+        ServiceAccount token (the shortest TokenRequest allows) expire without waiting."""
+        with self._tokens_lock:
+            self._token_clock_skew += seconds
+
+    def authenticate_token(self, token: str, audiences: tuple[str, ...] = (API_AUDIENCE,)) -> Identity | None:
+        """The identity of a bearer token presented for ``audiences``, or None (401).
+
+        Plain tokens (admin, viewer, ``add_token``) have no audience; ServiceAccount tokens
+        from a TokenRequest are refused when their audiences miss ``audiences`` or their
+        ServiceAccount or bound object is gone or was recreated (another UID).
+        """
+        who = self.identity_for_token(token)
+        if who is None:
+            return None
+        with self._tokens_lock:
+            binding = self._bindings.get(token)
+        if binding is None:
+            return who
+        if not set(binding.audiences) & set(audiences):
+            return None
+        sa = self.store.try_get(by_plural("serviceaccounts"), binding.namespace, binding.service_account)
+        if sa is None or sa["metadata"].get("uid") != binding.service_account_uid:
+            return None
+        if binding.bound_plural:
+            ns = "" if binding.bound_plural == "nodes" else binding.namespace
+            obj = self.store.try_get(by_plural(binding.bound_plural), ns, binding.bound_name)
+            if obj is None or obj["metadata"].get("uid") != binding.bound_uid:
+                return None
+        return who
+
+    def token_audiences(self, token: str) -> tuple[str, ...]:
+        """The audiences a token was issued for (the API server's own for plain tokens)."""
+        with self._tokens_lock:
+            binding = self._bindings.get(token)
+        return binding.audiences if binding is not None else (API_AUDIENCE,)
 
     def expire_token(self, token: str) -> None:
         """Make a token invalid from now on (requests get 401)."""
         with self._tokens_lock:
             self._tokens.pop(token, None)
             self._expiry.pop(token, None)
+            self._bindings.pop(token, None)
 
     def identity_for_token(self, token: str) -> Identity | None:
         with self._tokens_lock:
             deadline = self._expiry.get(token)
-            if deadline is not None and time.time() >= deadline:
+            if deadline is not None and time.time() + self._token_clock_skew >= deadline:
                 self._tokens.pop(token, None)
                 self._expiry.pop(token, None)
+                self._bindings.pop(token, None)
             return self._tokens.get(token)
 
     def grant_user(self, user: str, rules: tuple[Rule, ...] | list[Rule],
@@ -170,6 +257,7 @@ class VirtualCluster:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create_namespace(ns)
         self.rbac.seed()
+        self.apiservices.seed()
         self.store.create(by_plural("storageclasses", "storage.k8s.io"), {
             "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})

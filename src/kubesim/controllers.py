@@ -24,6 +24,7 @@ from kubesim.podutil import (
     PODS,
     PVCS,
     REPLICASETS,
+    REPLICATION_CONTROLLERS,
     SERVICES,
     STATEFULSETS,
     node_is_ready,
@@ -74,10 +75,13 @@ class Simulation(KubeletMixin, WorkloadsMixin):
                 self.delete_owned(REPLICASETS, ns, uid)
             else:
                 self.reconcile_deployment(ns, name)
-        elif key in (REPLICASETS.key, DAEMONSETS.key, STATEFULSETS.key, JOBS.key) and kind == "DELETED":
+        elif key in (REPLICASETS.key, REPLICATION_CONTROLLERS.key, DAEMONSETS.key, STATEFULSETS.key,
+                     JOBS.key) and kind == "DELETED":
             self.delete_owned(PODS, ns, uid)
         elif key == REPLICASETS.key:
             self.reconcile_replicaset(ns, name)
+        elif key == REPLICATION_CONTROLLERS.key:
+            self.reconcile_replication_controller(ns, name)
         elif key == DAEMONSETS.key:
             self.reconcile_daemonset(ns, name)
         elif key == STATEFULSETS.key:

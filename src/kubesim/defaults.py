@@ -8,6 +8,7 @@ printers rely on them, so objects leave the simulator looking like real ones.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from kubesim.errors import invalid
@@ -92,12 +93,30 @@ def apply_defaults(rt: ResourceType, obj: JSON) -> JSON:
             spec["updateStrategy"] = {"type": "RollingUpdate",
                                       "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
         _pod_template(spec)
+    elif kind == "ReplicationController":
+        # pkg/apis/core/v1/defaults.go SetDefaults_ReplicationController: the selector and the
+        # RC's own labels default to the template's labels, replicas to 1
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        template_labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+        if template_labels:
+            if not spec.get("selector"):
+                spec["selector"] = dict(template_labels)
+            if not obj["metadata"].get("labels"):
+                obj["metadata"]["labels"] = dict(template_labels)
+        if spec.get("template") is not None:
+            _pod_template(spec)
     elif kind == "PodDisruptionBudget":
         obj.setdefault("status", {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
                                   "expectedPods": 0, "observedGeneration": 0})
     elif kind == "ServiceAccount":
         pass
     return obj
+
+
+def _field_value(m: JSON) -> str:
+    """How field.Invalid renders a non-scalar value since apimachinery 1.32: compact JSON, sorted keys."""
+    return json.dumps(m, sort_keys=True, separators=(",", ":"))
 
 
 def validate(rt: ResourceType, obj: JSON) -> None:
@@ -115,6 +134,18 @@ def validate(rt: ResourceType, obj: JSON) -> None:
     if rt.kind == "Job" and obj.get("spec", {}).get("template", {}).get("spec", {}).get("restartPolicy") == "Always":
         raise invalid(rt, name, "spec.template.spec.restartPolicy",
                       'Unsupported value: "Always": supported values: "OnFailure", "Never"')
+    if rt.kind == "ReplicationController":
+        # pkg/apis/core/validation/validation.go ValidateReplicationControllerSpec
+        spec = obj.get("spec", {})
+        selector = spec.get("selector") or {}
+        if not selector:
+            raise invalid(rt, name, "spec.selector", "Required value")
+        if spec.get("template") is None:
+            raise invalid(rt, name, "spec.template", "Required value")
+        labels = spec["template"].get("metadata", {}).get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector.items()):
+            raise invalid(rt, name, "spec.template.metadata.labels",
+                          f"Invalid value: {_field_value(labels)}: `selector` does not match template `labels`")
     if rt.kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"):
         spec = obj.get("spec", {})
         selector = spec.get("selector")

@@ -54,7 +54,13 @@ class ApiError(Exception):
         self.details = details
 
     def status(self) -> JSON:
-        """The ``Status`` object the real API server would send for this error."""
+        """The ``Status`` object the real API server would send for this error.
+
+        Keys come in the order of the Go struct (metav1.Status: kind, apiVersion,
+        metadata, status, message, reason, details, code; StatusDetails: name, group,
+        kind, uid, causes, retryAfterSeconds), empty ``omitempty`` fields left out —
+        clients that compare bodies byte for byte see what a real server sends.
+        """
         body: JSON = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -62,18 +68,30 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
-            body["details"] = self.details
+            body["details"] = _ordered_details(self.details)
+        body["code"] = self.code
         return body
 
 
+_DETAIL_KEYS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+
+
+def _ordered_details(details: JSON) -> JSON:
+    """metav1.StatusDetails in field order, ``omitempty`` fields (empty group, no uid) left out."""
+    return {k: details[k] for k in _DETAIL_KEYS if details.get(k)}
+
+
 def status_success(details: JSON | None = None, code: int = 200) -> JSON:
-    """A success ``Status`` (eviction, delete-collection answers)."""
-    body: JSON = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code}
+    """A success ``Status`` (eviction, binding, delete answers); ``code=0`` leaves the code out, as the
+    registry's delete does (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go
+    finalizeDelete sets no Code, and ``code`` is omitempty)."""
+    body: JSON = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
     if details:
-        body["details"] = details
+        body["details"] = _ordered_details(details)
+    if code:
+        body["code"] = code
     return body
 
 
@@ -82,7 +100,8 @@ def _details(rt: ResourceType | None, name: str | None) -> JSON:
     if name:
         out["name"] = name
     if rt is not None:
-        out["group"] = rt.group
+        if rt.group:  # omitempty: the core group is left out
+            out["group"] = rt.group
         out["kind"] = rt.plural
     return out
 
@@ -115,7 +134,10 @@ def invalid(rt: ResourceType, name: str, field: str, message: str) -> ApiError:
 
 
 def forbidden(user: str, verb: str, rt_group: str, resource: str, namespace: str, name: str) -> ApiError:
-    what = f'{resource} "{name}"' if name else resource
+    # the object is named by its group-qualified resource without the subresource ('pods "web" is forbidden:
+    # … cannot create resource "pods/exec"'): apiserver's responsewriters/errors.go forbiddenMessage + NewForbidden
+    base = resource.split("/")[0] + (f".{rt_group}" if rt_group else "")
+    what = f'{base} "{name}"' if name else base
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
     group = rt_group
     message = (

@@ -16,14 +16,14 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from kubesim.shell import run_argv
+from kubesim.shell import ExecIO
 
 JSON = dict[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-__all__ = ["SUBPROTOCOLS", "choose_subprotocol", "serve_exec"]
+__all__ = ["SUBPROTOCOLS", "choose_subprotocol", "exit_status", "serve_exec"]
 
 SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -45,6 +45,7 @@ class _WebsocketIO:
         self._tty = tty
         self._stdin = bytearray()
         self._stdin_done = asyncio.Event()
+        self._stdin_more = asyncio.Event()
         self.disconnected = asyncio.Event()
         if not want_stdin:
             self._stdin_done.set()
@@ -65,6 +66,7 @@ class _WebsocketIO:
             channel, payload = data[0], data[1:]
             if channel == STDIN:
                 self._stdin.extend(payload)
+                self._stdin_more.set()
             elif channel == CLOSE and payload[:1] == bytes([STDIN]):
                 self._stdin_done.set()
 
@@ -74,15 +76,28 @@ class _WebsocketIO:
         self._stdin.clear()
         return data
 
+    async def read_some(self) -> bytes:
+        """What the client has typed so far (waiting for some); ``b""`` once stdin is closed."""
+        while not self._stdin and not self._stdin_done.is_set():
+            self._stdin_more.clear()
+            waiters = {asyncio.ensure_future(self._stdin_more.wait()), asyncio.ensure_future(self._stdin_done.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+        data = bytes(self._stdin)
+        self._stdin.clear()
+        return data
+
     async def write(self, channel: int, data: bytes) -> None:
         if not data or self.disconnected.is_set():
             return
-        if self._tty and channel == STDERR:
-            channel = STDOUT
+        if self._tty:  # one pty: stderr joins stdout, and its ONLCR turns "\n" into "\r\n"
+            channel, data = STDOUT, data.replace(b"\n", b"\r\n")
         await self._send({"type": "websocket.send", "bytes": bytes([channel]) + data})
 
 
-def _exit_status(argv: list[str], code: int) -> JSON:
+def exit_status(argv: list[str], code: int) -> JSON:
+    """The Status the kubelet writes on the error channel (``remotecommand/exec.go``)."""
     if code == 0:
         return {"metadata": {}, "status": "Success"}
     return {
@@ -94,14 +109,21 @@ def _exit_status(argv: list[str], code: int) -> JSON:
 
 
 async def serve_exec(receive: Receive, send: Send, subprotocol: str, argv: list[str],
-                     env: dict[str, str], *, stdin: bool, tty: bool) -> None:
-    """Accept the websocket, run ``argv``, report its exit status on channel 3, close."""
+                     run: Callable[[ExecIO], Awaitable[int]] | None, *, stdin: bool, tty: bool) -> None:
+    """Accept the websocket, run the command, report its exit status on channel 3, close.
+
+    ``run`` is None for an attach to a container that reads no stdin: the session then
+    lasts until the client leaves, as attaching to a silent process does.
+    """
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
     io = _WebsocketIO(receive, send, stdin, tty)
     pump = asyncio.ensure_future(io.pump())
     try:
-        runner = asyncio.ensure_future(run_argv(argv, io, env))
         gone = asyncio.ensure_future(io.disconnected.wait())
+        if run is None:
+            await gone
+            return
+        runner = asyncio.ensure_future(run(io))
         done, _ = await asyncio.wait({runner, gone}, return_when=asyncio.FIRST_COMPLETED)
         gone.cancel()
         if runner not in done:
@@ -111,7 +133,7 @@ async def serve_exec(receive: Receive, send: Send, subprotocol: str, argv: list[
             return
         code = runner.result()
         await send({"type": "websocket.send",
-                    "bytes": bytes([STATUS]) + json.dumps(_exit_status(argv, code)).encode()})
+                    "bytes": bytes([STATUS]) + json.dumps(exit_status(argv, code)).encode()})
         await send({"type": "websocket.close", "code": 1000})
     finally:
         pump.cancel()

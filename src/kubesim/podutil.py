@@ -27,6 +27,7 @@ __all__ = [
     "PVCS",
     "PVS",
     "REPLICASETS",
+    "REPLICATION_CONTROLLERS",
     "SERVICES",
     "STATEFULSETS",
     "controller_of",
@@ -50,6 +51,7 @@ PVCS = by_plural("persistentvolumeclaims")
 PVS = by_plural("persistentvolumes")
 DEPLOYMENTS = by_plural("deployments", "apps")
 REPLICASETS = by_plural("replicasets", "apps")
+REPLICATION_CONTROLLERS = by_plural("replicationcontrollers")
 DAEMONSETS = by_plural("daemonsets", "apps")
 STATEFULSETS = by_plural("statefulsets", "apps")
 JOBS = by_plural("jobs", "batch")

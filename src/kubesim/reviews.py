@@ -47,14 +47,18 @@ def subject_access_review(policy: Policy, review: JSON, namespace: str = "") -> 
     return answer
 
 
-def token_review(who: Identity | None, review: JSON) -> JSON:
-    """TokenReview: whose token is this (``who`` is None for an unknown or expired token)?"""
+def token_review(who: Identity | None, review: JSON, audiences: list[str] | None = None) -> JSON:
+    """TokenReview: whose token is this (``who`` is None for an unknown, expired or wrong-audience token)?
+
+    ``audiences`` are those of the review the token is valid for (status.audiences upstream).
+    """
     status: JSON = {"authenticated": who is not None}
     if who is not None:
         status["user"] = {"username": who.user, "groups": list(who.with_authenticated().groups)}
         if who.uid:
             status["user"]["uid"] = who.uid
-        status["audiences"] = (review.get("spec") or {}).get("audiences") or ["https://kubernetes.default.svc"]
+        status["audiences"] = audiences or (review.get("spec") or {}).get("audiences") or [
+            "https://kubernetes.default.svc.cluster.local"]
     else:
         status["error"] = "invalid bearer token"
     return {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",

@@ -28,8 +28,9 @@ import uvicorn
 
 from kubesim.certs import CertificateAuthority, KeyPair
 from kubesim.cluster import ADMIN, VirtualCluster
+from kubesim.connections import GoLikeHttpProtocol
 from kubesim.server import ApiServer
-from kubesim.tls import CertRecordingProtocol, SafeWebSocketProtocol
+from kubesim.tls import SafeWebSocketProtocol
 
 __all__ = ["IDENTITIES", "Simulator", "SubprocessSimulator", "kubeconfig_yaml", "start_in_thread"]
 
@@ -180,7 +181,7 @@ class Simulator:
         return uvicorn.Config(
             self.app, ssl_certfile=str(tls_dir / "server.crt"), ssl_keyfile=str(key),
             ssl_ca_certs=str(tls_dir / "ca.crt"), ssl_cert_reqs=ssl.CERT_OPTIONAL,
-            http=CertRecordingProtocol, ws=SafeWebSocketProtocol, lifespan="off", log_level="warning",
+            http=GoLikeHttpProtocol, ws=SafeWebSocketProtocol, lifespan="off", log_level="warning",
             access_log=False, timeout_graceful_shutdown=1, proxy_headers=False, ws_ping_interval=None,
         )
 

@@ -7,12 +7,16 @@ first (default) cluster, so a one-cluster simulator has the plain URL layout.
 
 Per request: pick the cluster → apply its faults → authenticate (bearer token,
 else the TLS client certificate) → apply ``Impersonate-*`` headers if the caller
-may impersonate → authorise the verb → serve. Every error leaves as a ``Status``.
+may impersonate → note it in the cluster's request log (``VirtualCluster.requests``, what an
+audit log would say: who authenticated, whom they impersonated) → authorise the verb → serve.
+Every error leaves as a ``Status``. Connections are kept like Go's net/http does
+(``kubesim.connections``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -22,10 +26,20 @@ from urllib.parse import parse_qs, unquote
 from kubesim import discovery, resources
 from kubesim.api import Call, handle
 from kubesim.authz import ANONYMOUS, Attributes, Identity
-from kubesim.cluster import VirtualCluster
+from kubesim.cluster import RequestRecord, VirtualCluster
 from kubesim.errors import ApiError, bad_request, forbidden, not_found, unauthorized
 from kubesim.exec import choose_subprotocol, serve_exec
-from kubesim.portforward import serve_portforward
+from kubesim.hijack import EXTENSION as HIJACK
+from kubesim.hijack import RawUpgrade
+from kubesim.portforward import (
+    PORTFORWARD_PROTOCOL,
+    TUNNEL_SUBPROTOCOL,
+    serve_portforward,
+    serve_spdy_portforward,
+    websocket_pipe,
+)
+from kubesim.remotecommand import SPDY_PROTOCOLS, negotiate, serve_spdy_remotecommand
+from kubesim.shell import ExecIO, run_argv
 from kubesim.streams import stream_logs, stream_watch
 from kubesim.tls import PEERS, reset_connection
 
@@ -57,11 +71,32 @@ def _multi_header(scope: Scope, name: str) -> list[str]:
     return [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == target]
 
 
-async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json") -> None:
+# --- response encoding (gzip) ------------------------------------------------------------
+# As the real API server (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/
+# writers.go): a serialized response is gzipped, at level 1, only when the client accepts gzip
+# and the body is larger than defaultGzipThresholdBytes (128 KiB). Watches, logs and
+# exec/port-forward streams are not (handlers/watch.go writes a watch uncompressed; upstream
+# gzips only watch-list streams, behind the WatchListCompression feature gate, which kubesim lacks).
+GZIP_THRESHOLD_BYTES = 128 * 1024
+_GZIP_LEVEL = 1
+
+
+def _accepts_gzip(headers: dict[str, str] | None) -> bool:
+    """negotiateContentEncoding in writers.go: a comma-separated token that is exactly ``gzip``
+    (upstream compares the trimmed token as is, so ``gzip;q=1`` or ``GZIP`` do not count)."""
+    return any(token.strip() == "gzip" for token in (headers or {}).get("accept-encoding", "").split(","))
+
+
+async def _send_json(send: Send, code: int, body: JSON, content_type: str = "application/json",
+                     request_headers: dict[str, str] | None = None) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
+    extra: list[tuple[bytes, bytes]] = []
+    if len(data) > GZIP_THRESHOLD_BYTES and _accepts_gzip(request_headers):
+        data = gzip.compress(data, compresslevel=_GZIP_LEVEL)
+        extra = [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
     await send({"type": "http.response.start", "status": code,
                 "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode()),
-                            (b"cache-control", b"no-cache, private")]})
+                            (b"cache-control", b"no-cache, private"), *extra]})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -134,8 +169,13 @@ class ApiServer:
             return
         await self._faults(cluster, receive, websocket)
         headers = _headers(scope)
-        who = self._authenticate(cluster, scope, headers)
-        who = self._impersonate(cluster, scope, who)
+        authenticated = self._authenticate(cluster, scope, headers)
+        who = self._impersonate(cluster, scope, authenticated)
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        cluster.requests.append(RequestRecord(
+            scope.get("method", "GET"), scope["path"] + (f"?{query_string}" if query_string else ""),
+            authenticated.user, "" if who is authenticated else who.user,
+            ":".join(str(part) for part in scope.get("client") or ())))
         query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
         method = "GET" if websocket else scope["method"]
         parts = [p for p in path.split("/") if p]
@@ -154,7 +194,7 @@ class ApiServer:
                 await send({"type": "http.response.body", "body": b"ok"})
                 return
             code, body, ctype = self._non_resource(cluster.registry, parts, headers, scope)
-            await _send_json(send, code, body, ctype)
+            await _send_json(send, code, body, ctype, headers)
 
     async def _faults(self, cluster: VirtualCluster, receive: Receive, websocket: bool) -> None:
         faults = cluster.faults
@@ -172,7 +212,7 @@ class ApiServer:
     def _authenticate(self, cluster: VirtualCluster, scope: Scope, headers: dict[str, str]) -> Identity:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            who = cluster.identity_for_token(auth[7:].strip())
+            who = cluster.authenticate_token(auth[7:].strip())
             if who is None:
                 raise unauthorized()
             return who.with_authenticated()
@@ -194,7 +234,10 @@ class ApiServer:
         for g in groups:
             if not cluster.policy.allows(who, Attributes("impersonate", "", "groups", name=g)):
                 raise forbidden(who.user, "impersonate", "", "groups", "", g)
-        return Identity(user, tuple(groups)).with_authenticated()
+        impersonated = Identity(user, tuple(groups))
+        # upstream adds system:authenticated to every impersonated user but system:anonymous
+        # (apiserver/pkg/endpoints/filters/impersonation.go)
+        return impersonated if user == ANONYMOUS.user else impersonated.with_authenticated()
 
     # --- non-resource ------------------------------------------------------------------------
     def _non_resource(self, reg: resources.Registry, parts: list[str], headers: dict[str, str],
@@ -285,7 +328,7 @@ class ApiServer:
             if rt.namespaced and not namespace and name:
                 raise not_found(rt, name)
             code, out = handle(call)
-            await _send_json(send, code, out)
+            await _send_json(send, code, out, request_headers=headers)
 
     def _container(self, call: Call) -> str:
         pod = call.cluster.store.get(call.rt, call.namespace, call.name)
@@ -309,32 +352,90 @@ class ApiServer:
         return chosen
 
     async def _exec(self, call: Call, scope: Scope, receive: Receive, send: Send, websocket: bool) -> None:
-        if call.subresource == "attach":
-            raise bad_request("attach is not supported by kubesim")
-        if not websocket:
+        """exec, attach and portforward: websocket channels, SPDY/3.1, or SPDY tunnelled in a websocket."""
+        raw: RawUpgrade | None = (scope.get("extensions") or {}).get(HIJACK)
+        spdy = not websocket and raw is not None and \
+            call.headers.get("upgrade", "").lower() == "spdy/3.1" and "upgrade" in call.headers.get(
+                "connection", "").lower()
+        if not websocket and not spdy:
             raise ApiError(400, "BadRequest", "Upgrade request required")
         pod = call.cluster.store.get(call.rt, call.namespace, call.name)
         offered = [p.strip() for p in ",".join(scope.get("subprotocols", [])).split(",") if p.strip()]
-        proto = choose_subprotocol(offered)
-        if proto is None:
-            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
-        if call.subresource == "portforward":
-            try:
-                ports = [int(p) for v in call.query.get("ports", []) for p in v.split(",") if p]
-            except ValueError as e:
-                raise bad_request("invalid port in ports") from e
-            await serve_portforward(receive, send, proto, pod, ports)
-            return
-        container = self._container(call)
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
-               "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-        for c in pod["spec"].get("containers") or []:
-            if c.get("name") == container:
-                env.update({e["name"]: str(e.get("value", "")) for e in c.get("env") or [] if "name" in e})
+        versions = _multi_header(scope, "x-stream-protocol-version")
         try:
-            await serve_exec(receive, send, proto, call.query.get("command", []), env,
-                             stdin=call.flag("stdin"), tty=call.flag("tty"))
+            if call.subresource == "portforward":
+                await self._portforward(call, pod, raw, versions, offered, receive, send, spdy)
+            else:
+                await self._remotecommand(call, pod, raw, versions, offered, receive, send, spdy)
         finally:
             client = scope.get("client")
             if client:
                 PEERS.forget((client[0], client[1]))
+
+    async def _portforward(self, call: Call, pod: JSON, raw: RawUpgrade | None, versions: list[str],
+                           offered: list[str], receive: Receive, send: Send, spdy: bool) -> None:
+        if spdy:
+            assert raw is not None
+            if negotiate(versions, (PORTFORWARD_PROTOCOL,)) is None:
+                raise _unnegotiable(versions, [PORTFORWARD_PROTOCOL])
+            pipe = raw.accept(_spdy_headers(PORTFORWARD_PROTOCOL))
+            await serve_spdy_portforward(pipe.read, pipe.write, pipe.close, pod)
+            return
+        if TUNNEL_SUBPROTOCOL in offered:
+            await send({"type": "websocket.accept", "subprotocol": TUNNEL_SUBPROTOCOL})
+            read, write = websocket_pipe(receive, send)
+            await serve_spdy_portforward(read, write, lambda: None, pod)
+            return
+        proto = choose_subprotocol(offered)
+        if proto is None:
+            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io and "
+                              f"{TUNNEL_SUBPROTOCOL}")
+        try:
+            ports = [int(p) for v in call.query.get("ports", []) for p in v.split(",") if p]
+        except ValueError as e:
+            raise bad_request("invalid port in ports") from e
+        await serve_portforward(receive, send, proto, pod, ports)
+
+    async def _remotecommand(self, call: Call, pod: JSON, raw: RawUpgrade | None, versions: list[str],
+                             offered: list[str], receive: Receive, send: Send, spdy: bool) -> None:
+        container = self._container(call)
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME": call.name,
+               "HOME": "/root", "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+        spec: JSON = next((c for c in pod["spec"].get("containers") or [] if c.get("name") == container), {})
+        env.update({e["name"]: str(e.get("value", "")) for e in spec.get("env") or [] if "name" in e})
+        argv = call.query.get("command", [])
+        run: Callable[[ExecIO], Awaitable[int]] | None
+        tty = call.flag("tty")
+        if call.subresource == "attach":
+            # attach joins the container's main process: with stdin it is that command reading the
+            # client's input; without, a process whose output has all gone to the log already
+            argv = [*(spec.get("command") or []), *(spec.get("args") or [])] or ["sh"]
+            wants_stdin = bool(spec.get("stdin")) and call.flag("stdin")
+            run = (lambda io: run_argv(argv, io, env, interactive=tty)) if wants_stdin else None
+        else:
+            run = lambda io: run_argv(argv, io, env, interactive=tty)  # noqa: E731
+        flags = {"stdin": call.flag("stdin"), "tty": tty}
+        if spdy:
+            assert raw is not None
+            proto = negotiate(versions, SPDY_PROTOCOLS)
+            if proto is None:
+                raise _unnegotiable(versions, list(SPDY_PROTOCOLS))
+            pipe = raw.accept(_spdy_headers(proto))
+            await serve_spdy_remotecommand(pipe.read, pipe.write, pipe.close, run, argv,
+                                           stdout=call.flag("stdout"), stderr=call.flag("stderr"), **flags)
+            return
+        proto = choose_subprotocol(offered)
+        if proto is None:
+            raise bad_request("unsupported streaming protocol; kubesim speaks v5/v4.channel.k8s.io")
+        await serve_exec(receive, send, proto, argv, run, **flags)
+
+
+def _spdy_headers(protocol: str) -> list[tuple[str, str]]:
+    """The 101 answer of ``httpstream/spdy/upgrade.go`` with the negotiated stream protocol."""
+    return [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", protocol)]
+
+
+def _unnegotiable(offered: list[str], supported: list[str]) -> ApiError:
+    """``httpstream.Handshake``'s refusal when no stream protocol is shared (403)."""
+    return ApiError(403, "Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
+                                      f"{offered}, server accepts {supported}")

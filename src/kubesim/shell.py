@@ -1,6 +1,7 @@
 """A tiny ``sh`` for ``kubectl exec``: enough for scripts written against real clusters.
 
-Supports ``sh -c`` scripts with ``;``, ``&&``, ``||``, ``|``, ``>&2``, ``$VAR`` and
+A bare ``sh`` on a terminal (``kubectl exec -it … sh``) is interactive: a prompt, echo,
+one line run at a time. Supports ``sh -c`` scripts with ``;``, ``&&``, ``||``, ``|``, ``>&2``, ``$VAR`` and
 ``$?``, and the builtins ``echo``, ``printf``, ``cat`` (stdin), ``exit``, ``sleep``,
 ``env``, ``printenv``, ``hostname``, ``pwd``, ``whoami``, ``id``, ``uname``,
 ``date``, ``ls``, ``true`` and ``false``. Unknown commands print
@@ -26,6 +27,8 @@ class ExecIO(Protocol):
     """Where a command reads stdin and writes its output (channels 1 and 2)."""
 
     async def read_stdin(self) -> bytes: ...
+
+    async def read_some(self) -> bytes: ...
 
     async def write(self, channel: int, data: bytes) -> None: ...
 
@@ -112,6 +115,41 @@ class _Shell:
             return 127
         return 0
 
+    async def interactive(self, out: Writer) -> int:
+        """A shell on a terminal: prompt, echo what is typed (the pty's ECHO), run each line at Enter.
+
+        Backspace edits, Ctrl-C drops the line, Ctrl-D on an empty line ends the shell like ``exit``.
+        """
+        err = out  # one terminal: stderr shows up with stdout
+        line = bytearray()
+        await out(b"# ")
+        while True:
+            chunk = await self.io.read_some()
+            if not chunk:
+                return self.status
+            for byte in chunk:
+                if byte in (10, 13):
+                    await out(b"\n")
+                    text = line.decode(errors="replace")
+                    line.clear()
+                    if text.strip():
+                        await self.script(text, b"", out, err)
+                    await out(b"# ")
+                elif byte == 4:
+                    if not line:
+                        await out(b"exit\n")
+                        return self.status
+                elif byte in (8, 127):
+                    if line:
+                        line.pop()
+                        await out(b"\b \b")
+                elif byte == 3:
+                    line.clear()
+                    await out(b"^C\n# ")
+                else:
+                    line.append(byte)
+                    await out(bytes([byte]))
+
     async def simple(self, words: list[str], stdin: bytes | None, out: Writer, err: Writer) -> int:
         argv: list[str] = []
         to_stderr = False
@@ -167,8 +205,12 @@ class _Shell:
         return self.status
 
 
-async def run_argv(argv: list[str], io: ExecIO, env: dict[str, str], *, fast: bool = False) -> int:
-    """Run ``argv`` as the container would and return its exit code (``fast``: sleeps take no time)."""
+async def run_argv(argv: list[str], io: ExecIO, env: dict[str, str], *, fast: bool = False,
+                   interactive: bool = False) -> int:
+    """Run ``argv`` as the container would and return its exit code (``fast``: sleeps take no time).
+
+    ``interactive`` (stdin is a terminal: ``exec -it … sh``): a bare shell reads and runs one line at a time.
+    """
     shell = _Shell(io, env, fast=fast)
 
     async def out(b: bytes) -> None:
@@ -181,6 +223,8 @@ async def run_argv(argv: list[str], io: ExecIO, env: dict[str, str], *, fast: bo
         return 0
     try:
         if argv[0] in SHELLS and len(argv) == 1:
+            if interactive:
+                return await shell.interactive(out)
             return await shell.script((await io.read_stdin()).decode(errors="replace"), b"", out, err)
         return await shell.builtin(argv, None, out, err)
     except _Exit as e:
@@ -195,6 +239,9 @@ class _Capture:
         self.out = bytearray()
 
     async def read_stdin(self) -> bytes:
+        return b""
+
+    async def read_some(self) -> bytes:
         return b""
 
     async def write(self, channel: int, data: bytes) -> None:

@@ -129,6 +129,30 @@ def _rs_cells(r: JSON) -> list[Any]:
             names, images, _selector_text(spec.get("selector"))]
 
 
+def _rc_cells(r: JSON) -> list[Any]:
+    """printReplicationController (pkg/printers/internalversion/printers.go): the selector is a plain map."""
+    st, spec = r.get("status", {}), r.get("spec", {})
+    names, images = _containers(r)
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+    return [_name(r), spec.get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0), _age(r),
+            names, images, selector]
+
+
+def _apiservice_cells(a: JSON) -> list[Any]:
+    """kube-aggregator's printer (pkg/registry/apiservice/etcd/etcd.go ConvertToTable): SERVICE is
+    ``Local`` or ``namespace/name``; AVAILABLE the condition, ``False (Reason)`` when not True."""
+    svc = a.get("spec", {}).get("service")
+    service = f"{svc.get('namespace', '')}/{svc.get('name', '')}" if svc else "Local"
+    cond = next((c for c in a.get("status", {}).get("conditions") or [] if c.get("type") == "Available"), None)
+    if cond is None:
+        available = "Unknown"
+    elif cond.get("status") == "True":
+        available = "True"
+    else:
+        available = f"{cond.get('status', 'Unknown')} ({cond.get('reason', '')})"
+    return [_name(a), service, available, _age(a)]
+
+
 def _ds_cells(d: JSON) -> list[Any]:
     st = d.get("status", {})
     sel = d.get("spec", {}).get("template", {}).get("spec", {}).get("nodeSelector") or {}
@@ -266,6 +290,9 @@ PRINTERS: dict[str, Printer] = {
     "ReplicaSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), AGE,
                     _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
                    _rs_cells),
+    "ReplicationController": ([NAME, _col("Desired", "integer"), _col("Current", "integer"),
+                               _col("Ready", "integer"), AGE, _col("Containers", priority=1),
+                               _col("Images", priority=1), _col("Selector", priority=1)], _rc_cells),
     "DaemonSet": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
                    _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE,
                    _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
@@ -307,6 +334,7 @@ PRINTERS: dict[str, Printer] = {
                       lambda p: [_name(p), p.get("value", 0), bool(p.get("globalDefault", False)), _age(p),
                                  p.get("preemptionPolicy", "PreemptLowerPriority")]),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_cells),
+    "APIService": ([NAME, _col("Service"), _col("Available"), AGE], _apiservice_cells),
     "PodDisruptionBudget": ([NAME, _col("Min Available"), _col("Max Unavailable"),
                              _col("Allowed Disruptions", "integer"), AGE], _pdb_cells),
 }

@@ -17,6 +17,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from kubesim.authz import Identity
+from kubesim.hijack import RawUpgradeMixin
 
 __all__ = ["PEERS", "CertRecordingProtocol", "PeerRegistry", "SafeWebSocketProtocol", "reset_connection"]
 
@@ -58,8 +59,8 @@ class PeerRegistry:
 PEERS = PeerRegistry()
 
 
-class CertRecordingProtocol(HttpToolsProtocol):
-    """httptools protocol that records the peer certificate of each TLS connection."""
+class CertRecordingProtocol(RawUpgradeMixin, HttpToolsProtocol):
+    """httptools protocol that records the peer certificate of each TLS connection (and hands over SPDY upgrades)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -99,13 +100,25 @@ def reset_connection(addr: tuple[str, int] | None) -> bool:
     return True
 
 
+def _no_subprotocol(headers: object) -> None:
+    """Skip the websockets library's strict parsing of Sec-WebSocket-Protocol (see SafeWebSocketProtocol)."""
+    return None
+
+
 class SafeWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websocket protocol, minus a crash on stop.
+    """uvicorn's websocket protocol, minus a crash on stop, accepting subprotocols like Go's servers do.
 
     Stopping the server while a client-initiated close is under way made uvicorn send
     a second close frame, which raises and aborts the server's shutdown; connections
     already closing are simply dropped instead.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # kubectl's port-forward offers the subprotocol "SPDY/3.1+portforward.k8s.io", which the websockets
+        # library refuses as a malformed token list (400) and Go's servers accept; the app picks the
+        # subprotocol from the scope and uvicorn writes it into the 101, so the library's own choice is unused
+        self.conn.process_subprotocol = _no_subprotocol  # type: ignore[method-assign]
 
     def shutdown(self) -> None:
         if self.close_sent or (self.handshake_complete and self.conn.state is not State.OPEN):

@@ -30,6 +30,7 @@ from kubesim.podutil import (
     PVCS,
     PVS,
     REPLICASETS,
+    REPLICATION_CONTROLLERS,
     SERVICES,
     STATEFULSETS,
     controller_of,
@@ -127,6 +128,8 @@ class WorkloadsMixin(ControllerBase):
         kind = owner.get("kind")
         if kind == "ReplicaSet":
             self.reconcile_replicaset(ns, owner["name"])
+        elif kind == "ReplicationController":
+            self.reconcile_replication_controller(ns, owner["name"])
         elif kind == "DaemonSet":
             self.reconcile_daemonset(ns, owner["name"])
         elif kind == "StatefulSet":
@@ -137,9 +140,21 @@ class WorkloadsMixin(ControllerBase):
     # --- replicasets and deployments ------------------------------------------------------
     @guarded
     def reconcile_replicaset(self, ns: str, name: str) -> None:
-        rs = self.store.try_get(REPLICASETS, ns, name)
+        rs = self._reconcile_replicas(REPLICASETS, ns, name, "replicaset-controller")
+        owner = controller_of(rs) if rs is not None else None
+        if owner and owner.get("kind") == "Deployment":
+            self.deployment_status(ns, owner["name"])
+
+    @guarded
+    def reconcile_replication_controller(self, ns: str, name: str) -> None:
+        """The ReplicationManager (pkg/controller/replication) is the ReplicaSet controller on
+        ReplicationControllers: same counting, pods and status, events as replication-controller."""
+        self._reconcile_replicas(REPLICATION_CONTROLLERS, ns, name, "replication-controller")
+
+    def _reconcile_replicas(self, rt: ResourceType, ns: str, name: str, component: str) -> JSON | None:
+        rs = self.store.try_get(rt, ns, name)
         if rs is None:
-            return
+            return None
         want = int(rs.get("spec", {}).get("replicas", 1))
         pods = [p for p in self.owned(PODS, rs) if _active(p)]
         template = rs.get("spec", {}).get("template") or {}
@@ -148,23 +163,20 @@ class WorkloadsMixin(ControllerBase):
         for _ in range(want - len(pods)):
             pod = self._create_pod(rs, template, f"{name}-{uuid.uuid4().hex[:5]}", extra)
             self.emit_event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-                            component="replicaset-controller")
+                            component=component)
         surplus = sorted(pods, key=lambda p: (pod_is_ready(p), p["metadata"]["name"]))[:max(0, len(pods) - want)]
         for pod in surplus:
             if self.store.try_get(PODS, ns, pod["metadata"]["name"]) is not None:
                 self.store.delete(PODS, ns, pod["metadata"]["name"])
                 self.emit_event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
-                                component="replicaset-controller")
+                                component=component)
         pods = [p for p in self.owned(PODS, rs) if _active(p)]
         ready = sum(1 for p in pods if pod_is_ready(p))
 
         def status(r: JSON) -> None:
             r["status"] = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
                            "availableReplicas": ready, "observedGeneration": r["metadata"]["generation"]}
-        self.store.mutate(REPLICASETS, ns, name, status)
-        owner = controller_of(rs)
-        if owner and owner.get("kind") == "Deployment":
-            self.deployment_status(ns, owner["name"])
+        return self.store.mutate(rt, ns, name, status)
 
     @guarded
     def reconcile_deployment(self, ns: str, name: str) -> None:

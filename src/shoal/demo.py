@@ -25,7 +25,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from kubesim import ROLE_CLUSTER_ADMIN, ROLE_EDIT, ROLE_VIEW
 from kubesim.runner import Simulator
 from shoal.business.builtin import add_business
 from shoal.clusters import service as clusters
@@ -37,6 +36,7 @@ from shoal.core.logging import configure_logging
 from shoal.gateway.kubeconfig import issue_kubeconfig
 from shoal.gateway.tls import ca_pem, tls_files
 from shoal.iam.accounts import get_user, load_principal
+from shoal.kube import access
 from shoal.projects.service import create_project, enable_project
 from shoal.server import PASSWORD_FILE, prepare, serve
 from shoal.store.models import Business, Project
@@ -139,12 +139,20 @@ def _trust_lines(settings: Settings) -> list[str]:
 
 
 def grant_shoal_groups(sim: Simulator) -> None:
-    """The cluster-side RBAC docs/gateway.md recommends for Shoal's impersonated groups, so the
-    gateway (kubeconfig button, console) works in the demo as it would on a prepared cluster."""
+    """Create Shoal's access objects (``shoal.kube.access``) in the kubesim cluster, so the gateway
+    (kubeconfig button, console) works in the demo as on a cluster Shoal has set up.
+
+    They are real ClusterRoles/ClusterRoleBindings in kubesim's store, evaluated by its RBAC
+    like a real API server's; an object already there is replaced (idempotent)."""
     cluster = sim.cluster()
-    for group, role in (("shoal:admins", ROLE_CLUSTER_ADMIN), ("shoal:role:manager", ROLE_CLUSTER_ADMIN),
-                        ("shoal:role:developer", ROLE_EDIT), ("shoal:role:viewer", ROLE_VIEW)):
-        cluster.grant_group(group, role)
+    for obj in access.desired_objects():
+        plural = "clusterroles" if obj["kind"] == "ClusterRole" else "clusterrolebindings"
+        group = obj["apiVersion"].split("/")[0]
+        name = obj["metadata"]["name"]
+        if cluster.store.try_get(cluster.rt(plural, group), "", name) is None:
+            cluster.create(plural, obj, group=group)
+        else:
+            cluster.store.update(cluster.rt(plural, group), obj, check_rv=False)
 
 
 def demo_address_policy() -> str:

@@ -1,8 +1,9 @@
 """Fixtures of the console tests: a real ``shoal server`` (plain HTTP) in front of kubesim, people, a client.
 
 ``console_world`` (one per test session, a few seconds): kubesim (3 nodes) whose
-RBAC binds Shoal's impersonated groups as the demo does (``grant_shoal_groups``:
-manager -> cluster-admin, viewer -> view); a ``shoal server`` subprocess on plain HTTP — so the console's kubectl
+RBAC binds Shoal's impersonated groups as the demo does (``grant_shoal_groups``, the objects
+of ``shoal.kube.access``: manager -> cluster-admin, viewer -> view + shoal:cluster-reader);
+a ``shoal server`` subprocess on plain HTTP — so the console's kubectl
 reaches the gateway through the loopback TLS relay — with a short idle
 timeout, a 1 s rights re-check and recording on; project ``alpha`` with mona
 (manager) and vera (viewer), project ``beta`` with eve; the kubesim cluster

@@ -17,10 +17,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.gateway.conftest import Kubectl, World
+from kubesim.podutil import PODS as PODS_RT
+from shoal.demo import grant_shoal_groups
+from tests.gateway.conftest import KUBECTL, Kubectl, World
 from tests.kubesim.lines import read_until, wait_for_watch
+from tests.kubesim.streams_support import (
+    PODS,
+    PROTOCOLS,
+    VERBOSE,
+    assert_protocol_used,
+    echo_through,
+    http_through,
+    port_forward,
+    split_log,
+)
 
 Popen = Callable[..., subprocess.Popen[str]]
 SHOAL = str(Path(sys.executable).parent / "shoal")
@@ -139,6 +152,24 @@ def test_viewer_reads_but_cordon_is_refused_readably(kubectl: Kubectl) -> None:
     assert refused.returncode != 0 and "cluster_use" in refused.stderr, refused.stderr
 
 
+def test_viewer_has_the_real_view_plus_shoals_cluster_reads(kubectl: Kubectl, world: World) -> None:
+    """kubesim's ``view`` is the upstream one (bootstrappolicy/policy.go: no Secrets, no Nodes), so a viewer
+    reads nodes only through Shoal's own ``shoal:cluster-reader`` binding (shoal.kube.access, issue 15)."""
+    assert _rows(kubectl("get", "nodes", user="vera").stdout)
+    assert _rows(kubectl("get", "storageclasses", user="vera").stdout)
+    secrets = kubectl("get", "secrets", "-n", "default", user="vera", check=False)
+    assert secrets.returncode != 0 and "secrets is forbidden" in secrets.stderr, secrets.stderr  # Shoal refuses first
+    cluster = world.sim.cluster()
+    cluster.delete("clusterrolebindings", "shoal:cluster-reader", group="rbac.authorization.k8s.io")
+    try:  # bound to view alone, as on a real cluster nobody prepared: no nodes
+        nodes = kubectl("get", "nodes", user="vera", check=False)
+        assert nodes.returncode != 0 and 'cannot list resource "nodes"' in nodes.stderr, nodes.stderr
+        assert _rows(kubectl("get", "pods", "-n", "kube-system", user="vera").stdout)
+    finally:
+        grant_shoal_groups(world.sim)
+    assert _rows(kubectl("get", "nodes", user="vera").stdout)
+
+
 def test_developer_writes_in_namespaces_but_not_cluster_wide(kubectl: Kubectl) -> None:
     kubectl("create", "configmap", "dev-config", "-n", "default", "--from-literal=a=b", user="dave")
     out = kubectl("create", "namespace", "dev-space", user="dave", check=False)
@@ -233,3 +264,45 @@ def test_port_forward_websocket_is_relayed(world: World) -> None:
             return reply
 
     assert asyncio.run(forward()).startswith(b"HTTP/1.1 200 OK")
+
+
+def _stream_pods(world: World) -> None:
+    """The streaming tests' pods (tests/kubesim/streams_support.py), created once per world."""
+    cluster = world.sim.cluster()
+    for pod in PODS:
+        if pod["metadata"]["name"] not in {p["metadata"]["name"] for p in cluster.store.list(PODS_RT)[0]}:
+            cluster.create("pods", pod, "default")
+
+
+@pytest.mark.parametrize("protocol", ["websocket", "spdy"])
+def test_exec_attach_and_port_forward_over_both_protocols(kubectl: Kubectl, kubectl_env: dict[str, str],
+                                                         world: World, protocol: str) -> None:
+    """kubectl's websocket (v5.channel.k8s.io; SPDY tunnelled in a websocket for port-forward) and SPDY/3.1
+    streams pass through the gateway, which relays the upgrade and becomes a byte tunnel after the cluster's
+    101 (pkg/kubelet/cri/streaming/remotecommand/httpstream.go, portforward/httpstream.go on the far end)."""
+    _stream_pods(world)
+    kubectl_env.update(PROTOCOLS[protocol])
+    failed = kubectl(VERBOSE, "exec", "stream-shell", "-n", "default", "--", "sh", "-c",
+                     "echo out; echo err >&2; exit 3", check=False)
+    stderr, log = split_log(failed.stderr)
+    assert (failed.returncode, failed.stdout) == (3, "out\n") and stderr.startswith("err\n")
+    assert_protocol_used(protocol, log)
+    piped = kubectl(VERBOSE, "exec", "-i", "stream-shell", "-n", "default", "--", "sh", stdin="echo $GREETING\n")
+    assert piped.stdout == "hello\n"
+    assert_protocol_used(protocol, split_log(piped.stderr)[1])
+    attached = kubectl(VERBOSE, "attach", "-i", "stream-cat", "-n", "default", stdin="attached\n")
+    assert attached.stdout == "attached\n"
+    assert_protocol_used(protocol, split_log(attached.stderr)[1])
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen([KUBECTL, "--kubeconfig", world.kubeconfigs["mona"], VERBOSE, "port-forward", "-n",
+                                 "default", "pod/stream-web", ":8080"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=kubectl_env)
+
+    with port_forward(start) as (port, proc):
+        assert http_through(port).endswith(b"kubesim: pod stream-web port 8080\n")
+        assert echo_through(port, b"through the gateway") == b"through the gateway"
+        proc.terminate()
+        log = split_log(proc.communicate(timeout=10)[1])[1]
+    assert_protocol_used(protocol, log)
+    assert ('"Negotiation complete" protocol="portforward.k8s.io"' in log) == (protocol == "websocket"), log

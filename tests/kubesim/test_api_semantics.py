@@ -49,7 +49,7 @@ def test_errors_are_status_objects(http: Http) -> None:
     body = missing.json()
     assert body["kind"] == "Status" and body["reason"] == "NotFound" and body["code"] == 404
     assert body["message"] == 'configmaps "nope" not found'
-    assert body["details"] == {"name": "nope", "group": "", "kind": "configmaps"}
+    assert body["details"] == {"name": "nope", "kind": "configmaps"}  # group is omitempty (metav1.StatusDetails)
     assert admin.post(CMS, json=_cm("a")).status_code == 201
     dup = admin.post(CMS, json=_cm("a"))
     assert dup.status_code == 409 and dup.json()["reason"] == "AlreadyExists"

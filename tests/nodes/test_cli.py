@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +19,8 @@ W1, W2 = "kubesim-worker-1", "kubesim-worker-2"
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_node_commands(api_server: str, people: dict[str, dict[str, str]], cluster: str, kubectl: Kubectl,
-                             worker: Worker, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient) -> None:
+                             worker: Worker, monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient,
+                             tmp_path: Path) -> None:
     token = people["mona"]["Authorization"].split()[1]
     monkeypatch.setenv("SHOAL_URL", api_server)
     monkeypatch.setenv("SHOAL_TOKEN", token)
@@ -38,6 +40,24 @@ async def test_node_commands(api_server: str, people: dict[str, dict[str, str]],
     assert code == 0 and sorted(n["name"] for n in json.loads(text)["items"]) == [W1, W2]
     code, text = run("node", "list", cluster)
     assert code == 0 and "kubesim-control-plane" in text and "4 of 4" in text
+    code, text = run("node", "list", cluster, "-o", "name")
+    assert code == 0 and text.splitlines() == ["node/kubesim-control-plane", f"node/{W1}", f"node/{W2}",
+                                               "node/kubesim-worker-3"]
+    code, text = run("node", "list", cluster, "-o", "wide", "--no-headers")
+    rows = [line.split() for line in text.splitlines()]
+    assert code == 0 and len(rows) == 4 and rows[1][:2] == [W1, "Ready,SchedulingDisabled"]
+    assert text.count("containerd://") == 4  # -o wide adds OS image, kernel and container runtime
+
+    path = tmp_path / "mona.kubeconfig"
+    code, text = run("kubeconfig", cluster, "--file", str(path))
+    assert code == 0 and "kubeconfig-revoke" in text and path.stat().st_mode & 0o777 == 0o600
+    assert "deprecated" not in text and f"/clusters/{cluster}" in path.read_text()
+    old = tmp_path / "old-spelling.kubeconfig"
+    code, text = run("kubeconfig", cluster, "-o", str(old))
+    assert code == 0 and f"-o FILE is deprecated: write the file with --file {old}" in text and old.exists()
+    code, text = run("kubeconfig", cluster, "-o", "json")
+    assert code == 0 and json.loads(text)["kind"] == "Config"
+
     code, text = run("node", "uncordon", cluster, W2)
     assert code == 0 and node_table(kubectl("get", "nodes"))[W2] == "Ready"
 

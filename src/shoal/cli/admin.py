@@ -2,27 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
-from rich.table import Table
 
-from shoal.cli.client import ApiClient, fail, out, output_json
+from shoal.cli.client import ApiClient, fail
+from shoal.cli.lookups import require_project
+from shoal.cli.output import Column, NoHeadersOpt, detail_output, list_output, render_list, yes_no
 
-project_app = typer.Typer(no_args_is_help=True, help="Projects and enabling the container service.")
-member_app = typer.Typer(no_args_is_help=True, help="Project members.")
-business_app = typer.Typer(no_args_is_help=True, help="The business directory.")
-request_app = typer.Typer(no_args_is_help=True, help="Permission requests (申请权限).")
+project_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Projects and enabling the container service.")
+member_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Project members.")
+business_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="The business directory.")
+request_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Permission requests (申请权限).")
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+OutputOpt = list_output()
 
 
-def _project_table(rows: list[dict[str, object]]) -> Table:
-    table = Table("CODE", "NAME", "ENABLED", "BUSINESS", "MANAGERS", "MY ROLE")
-    for p in rows:
-        business = f"{p['business_id']} {p['business_name']}" if p["business_id"] else ""
-        managers = p["managers"] if isinstance(p["managers"], list) else []
-        table.add_row(str(p["code"]), str(p["name"]), "yes" if p["enabled"] else "no", business,
-                      ", ".join(managers), str(p["my_role"] or ""))
-    return table
+def _business(p: dict[str, Any]) -> str:
+    return f"{p['business_id']} {p['business_name']}" if p["business_id"] else ""
+
+
+def _target(r: dict[str, Any]) -> str:
+    return f"business {r['business_id']}" if r["kind"] == "business" else f"{r['project_code']}:{r['role']}"
+
+
+PROJECT_COLUMNS = [
+    Column("code", lambda p: p["code"]), Column("name", lambda p: p["name"]),
+    Column("enabled", lambda p: yes_no(p["enabled"])), Column("business", _business),
+    Column("managers", lambda p: ", ".join(p["managers"] or [])), Column("my_role", lambda p: p["my_role"] or ""),
+    Column("description", lambda p: p.get("description", ""), wide=True),
+]
+MEMBER_COLUMNS = [Column("user", lambda m: m["username"]), Column("role", lambda m: m["role"])]
+BUSINESS_COLUMNS = [Column("id", lambda b: b["id"]), Column("name", lambda b: b["name"]),
+                    Column("maintainers", lambda b: ", ".join(b["maintainers"]))]
+REQUEST_COLUMNS = [
+    Column("id", lambda r: r["id"]), Column("requester", lambda r: r["requester"]), Column("kind", lambda r: r["kind"]),
+    Column("target", _target), Column("reason", lambda r: r["reason"]), Column("status", lambda r: r["status"]),
+    Column("decided_by", lambda r: r["decided_by"]),
+]
+AUDIT_COLUMNS = [
+    Column("time", lambda e: e["time"][:19]), Column("user", lambda e: e["username"]),
+    Column("action", lambda e: e["action"]), Column("target", lambda e: f"{e['target_type']} {e['target_id']}".strip()),
+    Column("project", lambda e: e["project_code"] or ""),
+    Column("outcome", lambda e: e["outcome"], colours={"denied": "red", "failed": "red", "success": "green"}),
+    Column("source", lambda e: e["source"]),
+]
 
 
 @project_app.command("create")
@@ -38,24 +66,20 @@ def project_create(
 
 @project_app.command("list")
 def project_list(search: str = typer.Option("", "--search"), limit: int = typer.Option(50, "--limit"),
-                 offset: int = typer.Option(0, "--offset"), output: str = OutputOpt) -> None:
+                 offset: int = typer.Option(0, "--offset"), output: str = OutputOpt,
+                 no_headers: bool = NoHeadersOpt) -> None:
     """List the projects you may view."""
     page = ApiClient().get("/api/v1/projects", search=search or None, limit=limit, offset=offset)
-    if output == "json":
-        output_json(page)
-        return
-    out.print(_project_table(page["items"]))
-    out.print(f"{len(page['items'])} of {page['total']}")
+    render_list(page, page["items"], PROJECT_COLUMNS, output, kind="project", name=lambda p: p["code"],
+                no_headers=no_headers, total=page["total"])
 
 
 @project_app.command("show")
-def project_show(code: str = typer.Argument(...), output: str = OutputOpt) -> None:
+def project_show(code: str = typer.Argument(...), output: str = detail_output()) -> None:
     """Show a project and its binding."""
     body = ApiClient().get(f"/api/v1/projects/{code}")
-    if output == "json":
-        output_json(body)
-        return
-    out.print(_project_table([body]))
+    render_list(body, [body], PROJECT_COLUMNS, "wide" if output == "table" else output, kind="project",
+                name=lambda p: p["code"])
 
 
 @project_app.command("enable")
@@ -82,16 +106,12 @@ def member_remove(code: str = typer.Argument(...), user: str = typer.Argument(..
 
 
 @member_app.command("list")
-def member_list(code: str = typer.Argument(...), output: str = OutputOpt) -> None:
+def member_list(code: str = typer.Argument(...), output: str = OutputOpt, no_headers: bool = NoHeadersOpt) -> None:
     """List project members."""
-    rows = ApiClient().get(f"/api/v1/projects/{code}/members")
-    if output == "json":
-        output_json(rows)
-        return
-    table = Table("USER", "ROLE")
-    for m in rows:
-        table.add_row(m["username"], m["role"])
-    out.print(table)
+    client = ApiClient()
+    require_project(client, code)
+    rows = client.get(f"/api/v1/projects/{code}/members")
+    render_list(rows, rows, MEMBER_COLUMNS, output, kind="user", name=lambda m: m["username"], no_headers=no_headers)
 
 
 @business_app.command("add")
@@ -104,16 +124,11 @@ def business_add(business_id: int = typer.Argument(..., help="Business id (bk_bi
 
 
 @business_app.command("list")
-def business_list(output: str = OutputOpt) -> None:
+def business_list(output: str = OutputOpt, no_headers: bool = NoHeadersOpt) -> None:
     """Businesses you maintain (all of them for admins)."""
     body = ApiClient().get("/api/v1/businesses")
-    if output == "json":
-        output_json(body)
-        return
-    table = Table("ID", "NAME", "MAINTAINERS")
-    for b in body["items"]:
-        table.add_row(str(b["id"]), b["name"], ", ".join(b["maintainers"]))
-    out.print(table)
+    render_list(body, body["items"], BUSINESS_COLUMNS, output, kind="business", name=lambda b: b["id"],
+                no_headers=no_headers)
 
 
 @business_app.command("set-maintainers")
@@ -153,17 +168,11 @@ def request_apply(
 
 @request_app.command("list")
 def request_list(status: str = typer.Option(None, "--status", help="pending, approved or rejected"),
-                 mine: bool = typer.Option(False, "--mine"), output: str = OutputOpt) -> None:
+                 mine: bool = typer.Option(False, "--mine"), output: str = OutputOpt,
+                 no_headers: bool = NoHeadersOpt) -> None:
     """Your requests and those you may decide."""
     rows = ApiClient().get("/api/v1/permission-requests", status=status, mine=str(mine).lower())
-    if output == "json":
-        output_json(rows)
-        return
-    table = Table("ID", "REQUESTER", "KIND", "TARGET", "REASON", "STATUS", "DECIDED BY")
-    for r in rows:
-        target = f"business {r['business_id']}" if r["kind"] == "business" else f"{r['project_code']}:{r['role']}"
-        table.add_row(str(r["id"]), r["requester"], r["kind"], target, r["reason"], r["status"], r["decided_by"])
-    out.print(table)
+    render_list(rows, rows, REQUEST_COLUMNS, output, kind="request", name=lambda r: r["id"], no_headers=no_headers)
 
 
 def _decide(request_id: int, verb: str, note: str) -> None:
@@ -189,23 +198,21 @@ def audit(
     since: str = typer.Option(None, "--since", help="From this time (ISO 8601, UTC if no zone)"),
     until: str = typer.Option(None, "--until", help="Before this time (ISO 8601, UTC if no zone)"),
     limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset"), output: str = OutputOpt,
+    no_headers: bool = NoHeadersOpt,
 ) -> None:
     """Show the audit log, newest first."""
-    page = ApiClient().get("/api/v1/audit", username=user, action=action, project=project, outcome=outcome,
-                           since=since, until=until, limit=limit, offset=offset)
-    if output == "json":
-        output_json(page)
-        return
-    table = Table("TIME", "USER", "ACTION", "TARGET", "PROJECT", "OUTCOME", "SOURCE")
-    for e in page["items"]:
-        table.add_row(e["time"][:19], e["username"], e["action"], f"{e['target_type']} {e['target_id']}".strip(),
-                      e["project_code"] or "", e["outcome"], e["source"])
-    out.print(table)
-    out.print(f"{len(page['items'])} of {page['total']}")
+    client = ApiClient()
+    require_project(client, project)
+    page = client.get("/api/v1/audit", username=user, action=action, project=project, outcome=outcome,
+                      since=since, until=until, limit=limit, offset=offset)
+    render_list(page, page["items"], AUDIT_COLUMNS, output, kind="audit",
+                name=lambda e: e.get("id", e["time"]), no_headers=no_headers, total=page["total"])
+
+
+project_app.add_typer(member_app, name="member")
 
 
 def register(app: typer.Typer) -> None:
-    project_app.add_typer(member_app, name="member")
     app.add_typer(project_app, name="project")
     app.add_typer(business_app, name="business")
     app.add_typer(request_app, name="request")

@@ -7,8 +7,12 @@ Problem responses become a red message with the server's hint and exit code 1.
 TLS trust (:func:`tls_verify`, the one place that decides it): ``--ca``/``SHOAL_CA`` (or the CA
 saved by ``shoal login --ca``); else, for a server on this machine (loopback), the CA a Shoal
 server generates into its data dir (``$SHOAL_DATA_DIR``, ``./data``, ``./data/demo``) on top of
-the usual ones; else the system's trust store (httpx honours ``SSL_CERT_FILE``). A certificate that does not verify ends
-the command with the file to trust, not a traceback.
+the usual ones; else the system's trust store (httpx honours ``SSL_CERT_FILE``). A certificate
+that does not verify ends the command with the file to trust, not a traceback.
+
+Start-up matters (every command is a new process), so this module imports
+neither httpx nor rich at the top: httpx is imported by the first request,
+rich only by the commands that draw with it (``out`` is a lazy console).
 """
 
 from __future__ import annotations
@@ -16,18 +20,41 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-import httpx
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.console import Console
 
 __all__ = ["ApiClient", "config_path", "fail", "local_cas", "output_json", "save_config", "send", "tls_verify"]
 
-err = Console(stderr=True)
-out = Console()
+
+class LazyConsole:
+    """A rich Console made on first use, so commands that never draw with rich never import it."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.real.print(*objects, **kwargs)
+
+
+out = LazyConsole()
 
 
 def config_path() -> Path:
@@ -47,6 +74,71 @@ def save_config(url: str, token: str, username: str, ca: str = "") -> Path:
         json.dump({"url": url.rstrip("/"), "token": token, "username": username,
                    **({"ca": str(Path(ca).resolve())} if ca else {})}, handle)
     return path
+
+
+def _stored() -> dict[str, str]:
+    path = config_path()
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def configured_url() -> str:
+    """The server the client commands talk to (``SHOAL_URL``, else ``shoal login``'s file), or ''."""
+    return (os.environ.get("SHOAL_URL") or _stored().get("url") or "").rstrip("/")
+
+
+def language() -> str:
+    """The CLI user's language: SHOAL_LANG, else zh-CN when the locale is Chinese, else en."""
+    explicit = os.environ.get("SHOAL_LANG")
+    if explicit:
+        return explicit
+    lang = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    return "zh-CN" if lang.lower().startswith("zh") else "en"
+
+
+_language = language  # the older private name, still imported by cli.nodes
+
+
+def _paint(text: str, colour: str) -> str:
+    """``text`` in an ANSI colour when standard error is a terminal (and NO_COLOR is unset)."""
+    if os.environ.get("NO_COLOR") or not sys.stderr.isatty():
+        return text
+    return f"\033[{colour}m{text}\033[0m"
+
+
+def fail(message: str, hint: str | None = None, code: str | None = None, *, exit_code: int = 1) -> NoReturn:
+    """Print an error (and the server's problem code and hint) on standard error and end the command.
+
+    The labels are in the user's language ("Error:"/"错误："); message and hint come
+    already translated (by the server for problems, by the caller otherwise).
+    """
+    zh = language() != "en"
+    label = "错误：" if zh else "Error:"
+    suffix = f" ({code})" if code else ""
+    gap = "" if zh else " "
+    typer.echo(f"{_paint(label, '1;31')}{gap}{message}{suffix}", err=True)
+    if hint:
+        typer.echo(f"{_paint('提示：' if zh else 'Hint:', '33')}{gap}{hint}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def output_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _httpx() -> ModuleType:
+    """httpx, without its ``httpx`` command-line tool.
+
+    ``import httpx`` also imports ``httpx._main`` (its own CLI), which pulls in rich,
+    pygments and click: about half of httpx's import time, which every ``shoal``
+    client command would pay. httpx imports it inside ``try/except ImportError``, so
+    marking it absent before the first import leaves the library whole (only the
+    unused ``httpx.main`` becomes a stub that says to install ``httpx[cli]``).
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
 
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -104,11 +196,12 @@ def _untrusted(error: httpx.HTTPError) -> ssl.SSLCertVerificationError | None:
 
 def send(method: str, url: str, *, ca: str = "", **kwargs: Any) -> httpx.Response:
     """One request with the CLI's TLS trust; an unreachable or untrusted server ends the command with a hint."""
+    httpx_ = _httpx()
     base = urlsplit(url)
     origin = f"{base.scheme}://{base.netloc}"
     try:
-        return httpx.request(method, url, timeout=60, verify=tls_verify(url, ca), **kwargs)
-    except httpx.HTTPError as e:
+        return httpx_.request(method, url, timeout=60, verify=tls_verify(url, ca), **kwargs)
+    except httpx_.HTTPError as e:
         untrusted = _untrusted(e)
         if untrusted is not None:
             cas = local_cas()
@@ -116,29 +209,6 @@ def send(method: str, url: str, *, ca: str = "", **kwargs: Any) -> httpx.Respons
             fail(_t("error.cli_tls_untrusted", url=origin, detail=untrusted.verify_message or untrusted.reason),
                  _t("hint.cli_tls_untrusted", found=found))
         fail(f"Cannot reach {origin}: {e}", "Check the URL and that the server is running.")
-
-
-def language() -> str:
-    """The CLI user's language: SHOAL_LANG, else zh-CN when the locale is Chinese, else en."""
-    explicit = os.environ.get("SHOAL_LANG")
-    if explicit:
-        return explicit
-    lang = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
-    return "zh-CN" if lang.lower().startswith("zh") else "en"
-
-
-_language = language  # the older private name, still imported by cli.nodes
-
-
-def fail(message: str, hint: str | None = None) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    if hint:
-        err.print(f"[yellow]Hint:[/] {hint}", highlight=False)
-    raise typer.Exit(1)
-
-
-def output_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 class ApiClient:
@@ -170,7 +240,7 @@ class ApiClient:
             fail(f"Unexpected answer from the server (HTTP {resp.status_code}).")
         if resp.status_code >= 400:
             if isinstance(body, dict) and "message" in body:
-                fail(str(body["message"]), body.get("hint"))
+                fail(str(body["message"]), body.get("hint"), body.get("code"))
             fail(f"HTTP {resp.status_code}: {body}")
         return body
 

@@ -6,14 +6,29 @@ import os
 import sys
 
 import typer
-from rich.table import Table
 
-from shoal.cli.client import ApiClient, fail, out, output_json, save_config
+from shoal.cli.client import ApiClient, fail, save_config
+from shoal.cli.output import Column, NoHeadersOpt, list_output, render_list, yes_no
 
-user_app = typer.Typer(no_args_is_help=True, help="Users (admins).")
-token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+user_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Users (admins).")
+token_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="API tokens.")
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+OutputOpt = list_output()
+
+USER_COLUMNS = [
+    Column("username", lambda u: u["username"]), Column("display_name", lambda u: u["display_name"]),
+    Column("admin", lambda u: yes_no(u["is_admin"], blank_for_no=True)),
+    Column("active", lambda u: yes_no(u["is_active"])),
+    Column("created", lambda u: u["created_at"][:19]),
+]
+TOKEN_COLUMNS = [
+    Column("id", lambda t: t["id"]), Column("name", lambda t: t["name"]),
+    Column("created", lambda t: t["created_at"][:19]), Column("expires", lambda t: (t["expires_at"] or "never")[:19]),
+    Column("last_used", lambda t: (t["last_used_at"] or "")[:19]),
+    Column("revoked", lambda t: (t["revoked_at"] or "")[:19]),
+]
 
 
 def read_password(from_stdin: bool, prompt: str = "Password") -> str:
@@ -59,17 +74,10 @@ def user_create(
 
 
 @user_app.command("list")
-def user_list(output: str = OutputOpt) -> None:
+def user_list(output: str = OutputOpt, no_headers: bool = NoHeadersOpt) -> None:
     """List users."""
     rows = ApiClient().get("/api/v1/users")
-    if output == "json":
-        output_json(rows)
-        return
-    table = Table("USERNAME", "DISPLAY NAME", "ADMIN", "ACTIVE", "CREATED")
-    for u in rows:
-        table.add_row(u["username"], u["display_name"], "yes" if u["is_admin"] else "",
-                      "yes" if u["is_active"] else "no", u["created_at"][:19])
-    out.print(table)
+    render_list(rows, rows, USER_COLUMNS, output, kind="user", name=lambda u: u["username"], no_headers=no_headers)
 
 
 @user_app.command("disable")
@@ -131,17 +139,11 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list(user: str = typer.Option(None, "--user"), output: str = OutputOpt) -> None:
+def token_list(user: str = typer.Option(None, "--user"), output: str = OutputOpt,
+               no_headers: bool = NoHeadersOpt) -> None:
     """List API tokens (never their values)."""
     rows = ApiClient().get("/api/v1/tokens", user=user)
-    if output == "json":
-        output_json(rows)
-        return
-    table = Table("ID", "NAME", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
-    for t in rows:
-        table.add_row(str(t["id"]), t["name"], t["created_at"][:19], (t["expires_at"] or "never")[:19],
-                      (t["last_used_at"] or "")[:19], (t["revoked_at"] or "")[:19])
-    out.print(table)
+    render_list(rows, rows, TOKEN_COLUMNS, output, kind="token", name=lambda t: t["id"], no_headers=no_headers)
 
 
 @token_app.command("revoke")

@@ -10,17 +10,21 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from shoal.cli.client import ApiClient, fail, language, out, output_json
+from shoal.cli.client import ApiClient, fail, language, out
+from shoal.cli.lookups import require_project
+from shoal.cli.output import Column, NoHeadersOpt, detail_output, list_output, print_data, render_list
 
-cluster_app = typer.Typer(no_args_is_help=True, help="Clusters: import by kubeconfig (导入集群), overview (总览).")
+if TYPE_CHECKING:
+    from rich.text import Text
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+cluster_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Clusters: import by kubeconfig (导入集群), overview (总览).")
+
+OutputOpt = detail_output()
 KubeconfigOpt = typer.Option(..., "--kubeconfig", "-f", help="kubeconfig file ('-' reads standard input)")
 COLOURS = {"RUNNING": "green", "INITIALIZATION": "blue", "IMPORT-FAILURE": "red", "CREATE-FAILURE": "red",
            "CONNECT-FAILURE": "red", "DELETING": "yellow", "DELETED": "dim", "DELETE-FAILURE": "red"}
@@ -66,11 +70,28 @@ def _read(path: str) -> str:
     return text
 
 
+CLUSTER_COLUMNS = [
+    Column("id", lambda c: c["id"]), Column("name", lambda c: c["name"]),
+    Column("project", lambda c: c["project_code"]),
+    Column("env", lambda c: c["environment"]), Column("status", lambda c: c["status"], colours=COLOURS),
+    Column("version", lambda c: c["version"]), Column("masters", lambda c: c["master_count"]),
+    Column("nodes", lambda c: c["node_count"]), Column("provider", lambda c: c["provider"]),
+    Column("server", lambda c: c["server_url"], wide=True), Column("creator", lambda c: c["creator"], wide=True),
+    Column("created", lambda c: c["created_at"][:19], wide=True),
+    Column("last_error", lambda c: c["health_error"] or c["status_message"]),
+]
+
+
 def _status(value: str) -> Text:
+    from rich.text import Text
+
     return Text(value, style=COLOURS.get(value, ""))
 
 
 def _print_checks(report: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table("", "CHECK", "RESULT", show_lines=False)
     for item in report["checks"]:
         mark = Text("-", style="dim") if item["skipped"] else (
@@ -93,8 +114,8 @@ def check(kubeconfig: str = KubeconfigOpt,
           output: str = OutputOpt) -> None:
     """Test a kubeconfig (有效性测试): reachable, TLS, cluster-admin, not yet imported. Exits 1 on failure."""
     report = ApiClient().post("/api/v1/clusters/check", {"project": project, "kubeconfig": _read(kubeconfig)})
-    if output == "json":
-        output_json(report)
+    if output != "table":
+        print_data(report, output)
     else:
         _print_checks(report)
     raise typer.Exit(0 if report["ok"] else 1)
@@ -140,21 +161,15 @@ def import_cluster(
 def list_clusters(project: str = typer.Option(None, "--project", "-p"),
                   status: str = typer.Option(None, "--status"), environment: str = typer.Option(None, "--environment"),
                   search: str = typer.Option("", "--search", "-s"), limit: int = typer.Option(50, "--limit"),
-                  offset: int = typer.Option(0, "--offset"), output: str = OutputOpt) -> None:
-    """List clusters you may view."""
-    page = ApiClient().get("/api/v1/clusters", project=project, status=status, environment=environment,
-                           search=search or None, limit=limit, offset=offset)
-    if output == "json":
-        output_json(page)
-        return
-    table = Table("ID", "NAME", "PROJECT", "ENV", "STATUS", "VERSION", "MASTERS", "NODES", "PROVIDER", "LAST ERROR")
-    table.columns[0].no_wrap = True
-    for c in page["items"]:
-        table.add_row(c["id"], c["name"], c["project_code"], c["environment"], _status(c["status"]), c["version"],
-                      str(c["master_count"]), str(c["node_count"]), c["provider"],
-                      c["health_error"] or c["status_message"])
-    out.print(table)
-    out.print(f"{len(page['items'])} of {page['total']}")
+                  offset: int = typer.Option(0, "--offset"), output: str = list_output(),
+                  no_headers: bool = NoHeadersOpt) -> None:
+    """List clusters you may view (-o wide adds the API server, creator and creation time)."""
+    client = ApiClient()
+    require_project(client, project)
+    page = client.get("/api/v1/clusters", project=project, status=status, environment=environment,
+                      search=search or None, limit=limit, offset=offset)
+    render_list(page, page["items"], CLUSTER_COLUMNS, output, kind="cluster", name=lambda c: c["id"],
+                no_headers=no_headers, total=page["total"])
 
 
 @cluster_app.command("show")
@@ -163,9 +178,12 @@ def show(cluster_id: str = typer.Argument(...), output: str = OutputOpt) -> None
     client = ApiClient()
     cluster = client.get(f"/api/v1/clusters/{cluster_id}")
     nodes = client.get(f"/api/v1/clusters/{cluster_id}/nodes")
-    if output == "json":
-        output_json({**cluster, "nodes": nodes})
+    if output != "table":
+        print_data({**cluster, "nodes": nodes}, output)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     head = Table.grid(padding=(0, 2))
     for label, value in (("Cluster", f"{cluster['id']}  {cluster['name']}"), ("Project", cluster["project_code"]),
                          ("Environment", cluster["environment"]), ("Status", _status(cluster["status"])),
@@ -198,9 +216,12 @@ def _share(value: float | None) -> str:
 def overview(cluster_id: str = typer.Argument(...), output: str = OutputOpt) -> None:
     """The cluster overview (总览), read live from the cluster."""
     data = ApiClient().get(f"/api/v1/clusters/{cluster_id}/overview")
-    if output == "json":
-        output_json(data)
+    if output != "table":
+        print_data(data, output)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_row("Kubernetes", data["version"])
     for label in ("masters", "nodes"):

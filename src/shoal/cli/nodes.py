@@ -11,24 +11,24 @@ rules as on the server, so a typo fails before any request.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
-from shoal.cli.client import ApiClient, _language, fail, out, output_json
+from shoal.cli.client import ApiClient, _language, fail, out
+from shoal.cli.lookups import require_cluster
+from shoal.cli.output import Column, NoHeadersOpt, detail_output, list_output, print_data, render_list
 from shoal.cli.tasks import COLOURS, follow
-from shoal.core.errors import Invalid
-from shoal.core.i18n import translate
-from shoal.nodes.validation import parse_label_args, parse_taint_args
 
-node_app = typer.Typer(no_args_is_help=True, help="Nodes of a cluster (节点管理): list, cordon, drain, labels, taints.")
+if TYPE_CHECKING:
+    from rich.table import Table
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
-STATUS_COLOURS = {"RUNNING": "green", "REMOVABLE": "yellow", "NOTREADY": "red", "UNKNOWN": "red",
-                  "REMOVED": "dim"}
+    from shoal.core.errors import Invalid
+
+node_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Nodes of a cluster (节点管理): list, cordon, drain, labels, taints.")
+
+OutputOpt = list_output(("table", "json", "yaml", "name"))
 
 
 def _gib(value: float) -> str:
@@ -39,18 +39,23 @@ def _share(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def _node_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("NAME", "STATUS", "ROLES", "INTERNAL-IP", "VERSION", "CPU REQ", "MEM REQ", "PODS", "TAINTS")
-    for n in rows:
-        table.add_row(n["name"], Text(n["kube_status"], style=STATUS_COLOURS.get(n["status"], "")),
-                      ",".join(n["roles"]) or "<none>", n["internal_ip"], n["kubelet_version"],
-                      f"{_share(n['cpu_share'])} of {n['cpu_allocatable']:g}",
-                      f"{_share(n['memory_share'])} of {_gib(n['memory_allocatable'])}",
-                      f"{n['pods_used']}/{n['pods_limit']}", str(len(n["taints"])))
-    return table
+KUBE_STATUS_COLOURS = {"Ready": "green", "Ready,SchedulingDisabled": "yellow", "NotReady": "red",
+                       "NotReady,SchedulingDisabled": "red", "Unknown": "red"}
+NODE_COLUMNS = [
+    Column("name", lambda n: n["name"]), Column("status", lambda n: n["kube_status"], colours=KUBE_STATUS_COLOURS),
+    Column("roles", lambda n: ",".join(n["roles"]) or "<none>"), Column("internal_ip", lambda n: n["internal_ip"]),
+    Column("version", lambda n: n["kubelet_version"]),
+    Column("cpu_req", lambda n: f"{_share(n['cpu_share'])} of {n['cpu_allocatable']:g}"),
+    Column("mem_req", lambda n: f"{_share(n['memory_share'])} of {_gib(n['memory_allocatable'])}"),
+    Column("pods", lambda n: f"{n['pods_used']}/{n['pods_limit']}"), Column("taints", lambda n: len(n["taints"])),
+    Column("os_image", lambda n: n["os_image"], wide=True), Column("kernel", lambda n: n["kernel_version"], wide=True),
+    Column("runtime", lambda n: n["container_runtime"], wide=True),
+]
 
 
 def _invalid(e: Invalid) -> None:
+    from shoal.core.i18n import translate
+
     lang = _language()
     fail(translate(e.message_key, lang, **e.params), translate(e.hint_key, lang, **e.params) if e.hint_key else None)
 
@@ -66,25 +71,28 @@ def node_list(cluster: str = typer.Argument(..., help="Cluster id, e.g. BCS-K8S-
               sort: str = typer.Option("name", "--sort"), limit: int = typer.Option(500, "--limit"),
               offset: int = typer.Option(0, "--offset"),
               refresh: bool = typer.Option(False, "--refresh", help="Re-read the cluster first"),
-              output: str = OutputOpt) -> None:
-    """List a cluster's nodes (kubectl-like columns plus requested CPU/memory)."""
-    page = ApiClient().get("/api/v1/nodes", cluster=cluster, search=search or None, status=status or None,
-                           role=role or None, label=label or None, sort=sort, limit=limit, offset=offset,
-                           refresh=str(refresh).lower())
-    if output == "json":
-        output_json(page)
-        return
-    out.print(_node_table(page["items"]))
-    out.print(f"{len(page['items'])} of {page['total']} (synced {str(page['synced_at'] or '')[:19]})")
+              output: str = list_output(), no_headers: bool = NoHeadersOpt) -> None:
+    """List a cluster's nodes (kubectl-like columns plus requested CPU/memory; -o wide adds OS, kernel, runtime)."""
+    client = ApiClient()
+    require_cluster(client, cluster)
+    page = client.get("/api/v1/nodes", cluster=cluster, search=search or None, status=status or None,
+                      role=role or None, label=label or None, sort=sort, limit=limit, offset=offset,
+                      refresh=str(refresh).lower())
+    render_list(page, page["items"], NODE_COLUMNS, output, kind="node", name=lambda n: n["name"],
+                no_headers=no_headers, total=page["total"])
 
 
 @node_app.command("show")
-def node_show(cluster: str = typer.Argument(...), node: str = typer.Argument(...), output: str = OutputOpt) -> None:
+def node_show(cluster: str = typer.Argument(...), node: str = typer.Argument(...),
+              output: str = detail_output()) -> None:
     """A node now: conditions, addresses, capacity, its pods, recent events."""
     d = ApiClient().get(f"/api/v1/clusters/{cluster}/nodes/{node}")
-    if output == "json":
-        output_json(d)
+    if output != "table":
+        print_data(d, output)
         return
+    from rich.console import Group
+    from rich.table import Table
+
     n = d["node"]
     head = Table.grid(padding=(0, 2))
     for key, value in (("Name", n["name"]), ("Status", f"{n['kube_status']} ({n['status']})"),
@@ -112,11 +120,11 @@ def node_show(cluster: str = typer.Argument(...), node: str = typer.Argument(...
 
 
 def _changed(rows: list[dict[str, Any]], output: str) -> None:
-    if output == "json":
-        output_json(rows)
+    if output in ("json", "yaml"):
+        print_data(rows, output)
     else:
         for n in rows:
-            out.print(f"node/{n['name']} {n['kube_status']}")
+            typer.echo(f"node/{n['name']}" + ("" if output == "name" else f" {n['kube_status']}"))
 
 
 @node_app.command("cordon")
@@ -143,6 +151,9 @@ def parse_duration(text: str) -> float:
 
 
 def _plan_table(plans: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table("NODE", "POD", "ACTION", "WHY")
     styles = {"evict": "", "skip": "dim", "refuse": "red"}
     for np in plans:
@@ -175,6 +186,8 @@ def node_drain(cluster: str = typer.Argument(...), nodes: list[str] = typer.Argu
     if not wait:
         return
     task = follow(client, task, tail_lines=15, interval=0.5)
+    from rich.text import Text
+
     out.print(Text(f"drain {task['status']}", style=COLOURS.get(task["status"], "")))
     raise typer.Exit(0 if task["status"] == "SUCCESS" else 1)
 
@@ -184,6 +197,9 @@ def node_label(cluster: str = typer.Argument(...), node: str = typer.Argument(..
                changes: list[str] = typer.Argument(..., help="key=value to set, key- to remove"),
                output: str = OutputOpt) -> None:
     """Set or remove labels (kubectl syntax: tier=web tier-)."""
+    from shoal.core.errors import Invalid
+    from shoal.nodes.validation import parse_label_args
+
     try:
         parsed = parse_label_args(changes)
     except Invalid as e:
@@ -198,6 +214,9 @@ def node_taint(cluster: str = typer.Argument(...), node: str = typer.Argument(..
                changes: list[str] = typer.Argument(..., help="key=value:Effect to add, key:Effect- or key- to remove"),
                output: str = OutputOpt) -> None:
     """Add or remove taints (kubectl syntax: dedicated=gpu:NoSchedule dedicated-)."""
+    from shoal.core.errors import Invalid
+    from shoal.nodes.validation import parse_taint_args
+
     try:
         parsed = parse_taint_args(changes)
     except Invalid as e:

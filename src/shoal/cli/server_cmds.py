@@ -1,20 +1,29 @@
-"""Commands that run the platform itself: ``shoal server`` and ``shoal db upgrade``."""
+"""Commands that run the platform itself: ``shoal server`` and ``shoal db upgrade``.
+
+Server-side: the settings, logging set-up, SQLAlchemy and the app are imported
+inside the functions, so loading this module (as every ``shoal`` command does
+to register it) costs nothing.
+"""
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 
-from shoal.core.config import Settings, describe_settings_error, load_settings
-from shoal.core.logging import configure_logging
+if TYPE_CHECKING:
+    from shoal.core.config import Settings
 
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+db_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Database schema.")
 
 
 def settings_or_exit() -> Settings:
     """The settings from the environment; a wrong one ends the command with a clear message, not a traceback."""
+    from pydantic import ValidationError
+
+    from shoal.core.config import describe_settings_error, load_settings
+
     try:
         return load_settings()
     except ValidationError as e:
@@ -24,6 +33,9 @@ def settings_or_exit() -> Settings:
 
 def server() -> None:
     """Run the Shoal server: API, web UI and an in-process task worker."""
+    import asyncio
+
+    from shoal.core.logging import configure_logging
     from shoal.server import announce, prepare, serve
 
     settings = settings_or_exit()

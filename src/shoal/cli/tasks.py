@@ -8,23 +8,23 @@ server and talks to the database directly.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from shoal.cli.client import ApiClient, fail, out, output_json
+from shoal.cli.lookups import require_cluster, require_project
+from shoal.cli.output import Column, NoHeadersOpt, detail_output, list_output, print_data, render_list
 
-task_app = typer.Typer(no_args_is_help=True, help="Tasks: follow creation and other long operations (查看日志).")
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.text import Text
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table or json")
+task_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Tasks: follow creation and other long operations (查看日志).")
+
+OutputOpt = detail_output()
 FINAL = {"SUCCESS", "FAILURE", "TIMEOUT", "CANCELLED"}
 COLOURS = {"SUCCESS": "green", "FAILURE": "red", "TIMEOUT": "red", "CANCELLED": "yellow", "RUNNING": "cyan",
            "INITIALIZING": "blue", "NOTSTARTED": "dim", "SKIP": "yellow"}
@@ -32,6 +32,8 @@ LEVELS = {"info": "", "warning": "yellow", "error": "red"}
 
 
 def _status(value: str) -> Text:
+    from rich.text import Text
+
     return Text(value, style=COLOURS.get(value, ""))
 
 
@@ -44,18 +46,20 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def _task_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("ID", "TYPE", "STATUS", "PROJECT", "CLUSTER", "STEP", "DONE", "CREATED", "DURATION")
-    table.columns[0].no_wrap = True
-    table.columns[2].no_wrap = True
-    for t in rows:
-        table.add_row(t["id"], t["task_type"], _status(t["status"]), t["project_code"], t["cluster_id"] or "",
-                      t["current_step"], f"{t['steps_done']}/{t['steps_total']}",
-                      t["created_at"][:19].replace("T", " "), _duration(t["duration_seconds"]))
-    return table
+TASK_COLUMNS = [
+    Column("id", lambda t: t["id"]), Column("type", lambda t: t["task_type"]),
+    Column("status", lambda t: t["status"], colours=COLOURS), Column("project", lambda t: t["project_code"]),
+    Column("cluster", lambda t: t["cluster_id"] or ""), Column("step", lambda t: t["current_step"]),
+    Column("done", lambda t: f"{t['steps_done']}/{t['steps_total']}"),
+    Column("created", lambda t: t["created_at"][:19].replace("T", " ")),
+    Column("duration", lambda t: _duration(t["duration_seconds"])),
+    Column("creator", lambda t: t["creator"], wide=True), Column("message", lambda t: t.get("message", ""), wide=True),
+]
 
 
 def _log_line(line: dict[str, Any]) -> Text:
+    from rich.text import Text
+
     text = Text(f"{line['time'][11:19]} ", style="dim")
     if line["step_name"]:
         text.append(f"[{line['step_name']}] ", style="bold")
@@ -64,6 +68,11 @@ def _log_line(line: dict[str, Any]) -> Text:
 
 
 def _detail_view(task: dict[str, Any], tail: list[dict[str, Any]]) -> Group:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     head = Table.grid(padding=(0, 2))
     head.add_row("Task", f"{task['id']}  {task['title']} ({task['task_type']})")
     head.add_row("Status", _status(task["status"] + (" (cancel requested)" if task["cancel_requested"]
@@ -88,16 +97,17 @@ def _detail_view(task: dict[str, Any], tail: list[dict[str, Any]]) -> Group:
 def task_list(
     project: str = typer.Option(None, "--project", "-p"), cluster: str = typer.Option(None, "--cluster"),
     task_type: str = typer.Option(None, "--type"), status: str = typer.Option(None, "--status"),
-    limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset"), output: str = OutputOpt,
+    limit: int = typer.Option(50, "--limit"), offset: int = typer.Option(0, "--offset"),
+    output: str = list_output(), no_headers: bool = NoHeadersOpt,
 ) -> None:
-    """List tasks you may view, newest first."""
-    page = ApiClient().get("/api/v1/tasks", project=project, cluster=cluster, type=task_type, status=status,
-                           limit=limit, offset=offset)
-    if output == "json":
-        output_json(page)
-        return
-    out.print(_task_table(page["items"]))
-    out.print(f"{len(page['items'])} of {page['total']}")
+    """List tasks you may view, newest first (-o wide adds the creator and the message)."""
+    client = ApiClient()
+    require_project(client, project)
+    require_cluster(client, cluster)
+    page = client.get("/api/v1/tasks", project=project, cluster=cluster, type=task_type, status=status,
+                      limit=limit, offset=offset)
+    render_list(page, page["items"], TASK_COLUMNS, output, kind="task", name=lambda t: t["id"],
+                no_headers=no_headers, total=page["total"])
 
 
 @task_app.command("show")
@@ -107,8 +117,8 @@ def task_show(task_id: str = typer.Argument(...), watch: bool = typer.Option(Fal
     """Show a task: status, step timeline, messages (and with --watch, live with the log tail)."""
     client = ApiClient()
     task = client.get(f"/api/v1/tasks/{task_id}")
-    if output == "json":
-        output_json(task)
+    if output != "table":
+        print_data(task, output)
         return
     if not watch:
         out.print(_detail_view(task, []))
@@ -123,9 +133,11 @@ def follow(client: ApiClient, task: dict[str, Any], *, tail_lines: int = 12, int
     Used by ``task show --watch`` and by commands that start a task and wait for it (``node drain``).
     Returns the task as it ended.
     """
+    from rich.live import Live
+
     tail: list[dict[str, Any]] = []
     cursor = 0
-    with Live(_detail_view(task, tail), console=out, refresh_per_second=4) as live:
+    with Live(_detail_view(task, tail), console=out.real, refresh_per_second=4) as live:
         while True:
             logs = client.get(f"/api/v1/tasks/{task['id']}/logs", after=cursor)
             cursor = logs["next_cursor"]
@@ -141,7 +153,7 @@ def follow(client: ApiClient, task: dict[str, Any], *, tail_lines: int = 12, int
 def task_logs(task_id: str = typer.Argument(...),
               follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until it ends"),
               step: str = typer.Option(None, "--step", help="Only this step's lines"),
-              output: str = OutputOpt) -> None:
+              output: str = list_output(("table", "json"))) -> None:
     """Print a task's log lines (查看日志)."""
     client = ApiClient()
     cursor = 0
@@ -158,6 +170,8 @@ def task_logs(task_id: str = typer.Argument(...),
         if not page["items"]:
             time.sleep(1)
     if follow:
+        from rich.text import Text
+
         out.print(Text(f"task ended {page['task_status']}", style=COLOURS.get(page["task_status"], "")))
         raise typer.Exit(0 if page["task_status"] == "SUCCESS" else 1)
 
@@ -206,6 +220,9 @@ def worker(
     imports: list[str] = typer.Option(None, "--import", help="Extra module registering step/task types"),
 ) -> None:
     """Run a task worker against the server's database (add as many as you like)."""
+    import asyncio
+    import signal
+
     from shoal.cli.server_cmds import settings_or_exit
     from shoal.context import build_context
     from shoal.core.logging import configure_logging

@@ -19,8 +19,8 @@ generation that invalidates every kept admission at once.
 
 Impersonated groups: ``shoal:role:<viewer|developer|manager>`` and
 ``shoal:project:<code>`` for a member of the cluster's project, ``shoal:admins``
-for platform admins. docs/gateway.md has the ClusterRoleBindings that give them
-rights in a cluster.
+for platform admins. ``shoal.kube.access`` has the ClusterRoles and ClusterRoleBindings
+that give them rights in a cluster.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from shoal.gateway.lookup import Caller, Callers, Clusters, ClusterTarget
 from shoal.gateway.requestinfo import STREAMING_SUBRESOURCES, RequestInfo, parse_request
 from shoal.gateway.status import status_body
 from shoal.iam.authz import Action, Principal, can
+from shoal.kube import access
 from shoal.kube.pool import Headers, Upstream, UpstreamPool
 from shoal.store.types import utcnow
 
@@ -141,10 +142,10 @@ def impersonation_headers(principal: Principal, project_code: str) -> Headers:
     headers: Headers = [(b"impersonate-user", f"shoal:{principal.username}".encode())]
     role = principal.role_in(project_code)
     if role is not None:
-        headers.append((b"impersonate-group", f"shoal:role:{role.value}".encode()))
+        headers.append((b"impersonate-group", access.role_group(role.value).encode()))
         headers.append((b"impersonate-group", f"shoal:project:{project_code}".encode()))
     if principal.is_admin:
-        headers.append((b"impersonate-group", b"shoal:admins"))
+        headers.append((b"impersonate-group", access.ADMINS_GROUP.encode()))
     return headers
 
 

@@ -81,7 +81,7 @@ async def password_login(
     ok = await asyncio.to_thread(verify_password_or_dummy, known_hash, password)
     if not ok or user is None:
         async with db.session() as other:
-            await throttle.settle(other, reservation, settings, now, success=False)
+            await throttle.settle(other, reservation, settings, success=False)
             await audit.record(other, None, "auth.login", target_type="user", target_id=name, outcome="failure",
                                username=name, detail={"source": source, "via": via})
         try:
@@ -90,7 +90,7 @@ async def password_login(
         except SQLAlchemyError:  # housekeeping only: the next failure tries again
             log.warning("could not forget quiet login counts", exc_info=True)
         raise Unauthenticated("error.bad_login")
-    await throttle.settle(session, reservation, settings, now, success=True)
+    await throttle.settle(session, reservation, settings, success=True)
     principal = await load_principal(session, user, via=via, source=source)
     await audit.record(session, principal, "auth.login", target_type="user", target_id=user.username,
                        detail={"via": via})

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shoal.core.config import AuthSettings
 from shoal.iam.models import LoginThrottle
+from shoal.store.types import utcnow
 
 __all__ = ["ACCOUNT", "ADDRESS", "HOLD_SECONDS", "Block", "Reservation", "account_key", "address_key",
            "backoff_seconds", "blocked", "clear_account", "forget_quiet", "reserve", "settle"]
@@ -167,7 +168,7 @@ async def reserve(session: AsyncSession, username: str, source: str, settings: A
     return Reservation((account, address))
 
 
-async def settle(session: AsyncSession, reservation: Reservation, settings: AuthSettings, now: datetime, *,
+async def settle(session: AsyncSession, reservation: Reservation, settings: AuthSettings, *,
                  success: bool) -> None:
     """After the password check: a failure blocks each held key for its back-off; a success clears
     the account and gives the address its attempt back (releasing only a hold this attempt set)."""
@@ -183,11 +184,11 @@ async def settle(session: AsyncSession, reservation: Reservation, settings: Auth
                 blocked_until=released))
             await session.execute(delete(LoginThrottle).where(  # nothing left to count: no row
                 *match_key, LoginThrottle.failures <= 0, LoginThrottle.blocked_until.is_(None)))
-        elif counted.held_until is not None:
+        elif counted.held_until is not None:  # the wait runs from when the failure is known, not from its start
             wait = backoff_seconds(counted.failures, counted.threshold, settings) or 0.0
             await session.execute(update(LoginThrottle).where(
                 *match_key, LoginThrottle.blocked_until == counted.held_until,
-            ).values(blocked_until=now + timedelta(seconds=wait)))
+            ).values(blocked_until=utcnow() + timedelta(seconds=wait)))
 
 
 async def forget_quiet(session: AsyncSession, settings: AuthSettings, now: datetime) -> None:
