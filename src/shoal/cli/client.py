@@ -200,7 +200,8 @@ def send(method: str, url: str, *, ca: str = "", **kwargs: Any) -> httpx.Respons
     base = urlsplit(url)
     origin = f"{base.scheme}://{base.netloc}"
     try:
-        return httpx_.request(method, url, timeout=60, verify=tls_verify(url, ca), **kwargs)
+        response: httpx.Response = httpx_.request(method, url, timeout=60, verify=tls_verify(url, ca), **kwargs)
+        return response
     except httpx_.HTTPError as e:
         untrusted = _untrusted(e)
         if untrusted is not None:
