@@ -141,7 +141,7 @@ def wait_http(url: str, verify: Any = False, timeout: float = 60) -> None:
 def start_shoal(data_dir: Path, port: int, *, tls: bool, extra: dict[str, str] | None = None) -> Proc:
     env = {"SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{port}", "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN,
            "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_CLUSTER_HEALTH_ENABLED": "false",
-           "SHOAL_TLS_SELF_SIGNED": "true" if tls else "false", "SHOAL_GATEWAY__AUDIT_READS": "1.0",
+           **({} if tls else {"SHOAL_PLAIN_HTTP": "true"}), "SHOAL_GATEWAY__AUDIT_READS": "1.0",
            **(extra or {})}
     proc = Proc([sys.executable, "-m", "shoal", "server"], env, data_dir.parent / f"shoal-{port}.log")
     scheme = "https" if tls else "http"

@@ -67,7 +67,8 @@ def _setup_shoal(tmp: Path, kubeconfig: str) -> tuple[uvicorn.Server, threading.
 
     url = f"sqlite+aiosqlite:///{tmp / 'shoal.db'}"
     upgrade(url)
-    settings = load_settings(data_dir=tmp / "data", database_url=url, secret_key="bench-secret-key")
+    settings = load_settings(data_dir=tmp / "data", database_url=url, secret_key="bench-secret-key",
+                             plain_http=True)  # served below by a plain uvicorn
     load_task_modules()
 
     async def prepare() -> str:

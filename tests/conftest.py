@@ -76,7 +76,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return load_settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key")
+    # In-process tests call the app over http://shoal.test (ASGI): the explicit plain-HTTP mode, so the session
+    # cookie is not Secure and no CA is generated per test (HTTPS, the default, is tested on real servers).
+    return load_settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret-key",
+                         plain_http=True)
 
 
 @pytest.fixture

@@ -10,13 +10,18 @@ loopback port) and imports its cluster into the 'demo' project, so a newcomer
 sees a RUNNING cluster with nodes on first start. kubesim forgets everything when
 it stops, so on the next start the cluster imported last time (now another
 kube-system UID) is deleted from Shoal and the new one imported in its place.
-Its kubeconfigs are written to ``<data dir>/kubesim/`` for kubectl.
+Its kubeconfigs are written to ``<data dir>/kubesim/``; the one printed for kubectl
+(``<data dir>/admin-kubeconfig.yaml``) goes through Shoal's gateway as admin, over
+the HTTPS the server serves by default, trusting the CA it generated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -26,8 +31,10 @@ from shoal.clusters import service as clusters
 from shoal.clusters.models import Cluster, ClusterStatus
 from shoal.clusters.settings import ClusterSettings
 from shoal.context import AppContext
-from shoal.core.config import Settings, load_settings
+from shoal.core.config import Settings, load_settings, write_private
 from shoal.core.logging import configure_logging
+from shoal.gateway.kubeconfig import issue_kubeconfig
+from shoal.gateway.tls import ca_pem, tls_files
 from shoal.iam.accounts import get_user, load_principal
 from shoal.kube import access
 from shoal.projects.service import create_project, enable_project
@@ -79,6 +86,28 @@ async def seed_cluster(ctx: AppContext, sim: Simulator) -> str:
     return cluster_id
 
 
+DEMO_KUBECONFIG = "admin-kubeconfig.yaml"
+
+
+async def gateway_kubeconfig(ctx: AppContext, cluster_id: str) -> Path:
+    """Issue admin a kubeconfig for the demo cluster through the gateway (7 days) and write it to the data dir."""
+    settings = ctx.settings
+    async with ctx.db.session() as session:
+        admin = await load_principal(session, await get_user(session, "admin"), via="demo")
+        issued = await issue_kubeconfig(session, admin, cluster_id, base_url=settings.base_url,
+                                        expires_in=timedelta(days=7), ca_pem=ca_pem(settings))
+    await ctx.db.dispose()
+    path = settings.data_dir / DEMO_KUBECONFIG
+    write_private(path, issued.kubeconfig)
+    return path.resolve()
+
+
+def kubectl_command() -> str:
+    """The kubectl to print: the one installed next to this Python (make setup puts it there), else PATH's."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return str(beside) if beside.exists() else "kubectl"
+
+
 def banner(settings: Settings, cluster_line: str = "") -> str:
     password_file = settings.data_dir / PASSWORD_FILE
     if settings.admin_password:
@@ -91,12 +120,22 @@ def banner(settings: Settings, cluster_line: str = "") -> str:
         "",
         "  Shoal demo is starting",
         f"  URL:      {settings.base_url}/",
+        *_trust_lines(settings),
         f"  Log in:   admin / {how}",
         f"  Data dir: {settings.data_dir.resolve()}  (delete it to start over)",
         *([cluster_line] if cluster_line else []),
         "  Stop:     Ctrl-C",
         "",
     ])
+
+
+def _trust_lines(settings: Settings) -> list[str]:
+    """Where the generated CA is, so the user can trust it in the browser (HTTPS is the default)."""
+    files = tls_files(settings)
+    if files is None or files.ca is None or not settings.tls_generated:
+        return []
+    return [f"  HTTPS:    certificate signed by Shoal's own CA {files.ca.resolve()}",
+            "            import it into the browser's trusted authorities (or accept the warning once)"]
 
 
 def grant_shoal_groups(sim: Simulator) -> None:
@@ -133,8 +172,10 @@ def main() -> None:
     grant_shoal_groups(sim)
     try:
         cluster_id = asyncio.run(seed_cluster(ctx, sim))
-        line = (f"  Cluster:  {cluster_id} (kubesim at {sim.url}) in project '{DEMO_PROJECT[0]}';"
-                f" kubectl --kubeconfig {sim.kubeconfig_path('admin')} get nodes")
+        kubeconfig = asyncio.run(gateway_kubeconfig(ctx, cluster_id))
+        line = (f"  Cluster:  {cluster_id} (kubesim at {sim.url}) in project '{DEMO_PROJECT[0]}'\n"
+                f"  kubectl through Shoal's gateway, as admin (once the server is up):\n"
+                f"            {kubectl_command()} --kubeconfig {kubeconfig} get nodes")
         print(banner(settings, line), flush=True)
         serve(settings, ctx)
     finally:

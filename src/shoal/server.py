@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -19,7 +20,7 @@ from shoal.context import AppContext, build_context
 from shoal.core.config import Settings, write_private
 from shoal.gateway.front import front_protocol
 from shoal.gateway.proxy import GatewayFront
-from shoal.gateway.tls import tls_files
+from shoal.gateway.tls import expiry_warning, tls_files
 from shoal.iam.accounts import Bootstrap, bootstrap_admin
 from shoal.store.migrate import upgrade_async
 from shoal.tasks.worker import WorkerSettings, run_beside
@@ -58,7 +59,8 @@ def serve(settings: Settings, ctx: AppContext) -> None:
     from shoal.api.app import create_app
 
     app = create_app(ctx)
-    tls = tls_files(settings)  # HTTPS when SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED is set (kubectl needs it)
+    tls = tls_files(settings)  # HTTPS unless SHOAL_PLAIN_HTTP (kubectl sends tokens only over HTTPS)
+    log_tls(settings)
     # /clusters/… is relayed by the gateway's own front (gateway.front); other requests go on to the app
     config = uvicorn.Config(GatewayFront(app), http=front_protocol(app.state.gateway), host=settings.host,
                             port=settings.port, log_config=None,
@@ -72,6 +74,21 @@ def serve(settings: Settings, ctx: AppContext) -> None:
     main = run_beside(health.run_beside(server.serve(), ctx), ctx, WorkerSettings(),
                       stopping=lambda: server.should_exit)
     run_loop(main, settings.event_loop)
+
+
+def log_tls(settings: Settings) -> None:
+    """Say once at start what the operator must act on: a certificate near its end, plain HTTP without a proxy."""
+    expires = expiry_warning(settings)
+    if expires is not None:
+        log.warning("the server certificate %s expires on %s (within 30 days): renew it, or Shoal's users and "
+                    "kubectl will be refused", settings.tls_cert or settings.data_dir / "tls" / "server.crt",
+                    expires.isoformat())
+    if "SHOAL_TLS_SELF_SIGNED" in os.environ:
+        log.warning("SHOAL_TLS_SELF_SIGNED is no longer read: HTTPS with a generated CA is the default; set "
+                    "SHOAL_PLAIN_HTTP=true for plain HTTP behind a TLS-terminating proxy")
+    if not settings.tls_enabled and not settings.users_on_https:
+        log.warning("SHOAL_PLAIN_HTTP=true without an https SHOAL_PUBLIC_URL: kubectl will not send its token "
+                    "to the gateway, and passwords cross the network readable")
 
 
 def run_loop(main: Coroutine[Any, Any, None], event_loop: str) -> None:

@@ -68,7 +68,8 @@ def _run_server(data_dir: Path) -> Iterator[LiveServer]:
     log = data_dir / "server.log"
     env = {**os.environ, "SHOAL_DATA_DIR": str(data_dir), "SHOAL_LISTEN": f"127.0.0.1:{port}",
            "SHOAL_ADMIN_PASSWORD": ADMIN_PASSWORD, "SHOAL_SECRET_KEY": "browser-test-secret",
-           "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_DATABASE_URL": ""}
+           "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_DATABASE_URL": "",
+           "SHOAL_PLAIN_HTTP": "true"}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "shoal", "server"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT)

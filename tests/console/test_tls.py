@@ -1,4 +1,4 @@
-"""On a server that serves HTTPS itself (``SHOAL_TLS_SELF_SIGNED``), the console's kubectl goes straight to it.
+"""On a server that serves HTTPS itself (the default), the console's kubectl goes straight to it.
 
 No relay: the session's kubeconfig names ``https://127.0.0.1:<port>/clusters/{id}`` and embeds the
 server's own CA. Driven over ``wss://`` with the original framing.

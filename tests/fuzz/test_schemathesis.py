@@ -40,7 +40,8 @@ async def _seed(ctx_settings: object) -> None:
 def api_schema(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> schemathesis.BaseSchema:
     base = tmp_path_factory.mktemp("fuzz")
     shutil.copyfile(sqlite_template, base / "shoal.db")
-    cfg = load_settings(data_dir=base, database_url=f"sqlite+aiosqlite:///{base / 'shoal.db'}", secret_key="fuzz")
+    cfg = load_settings(data_dir=base, database_url=f"sqlite+aiosqlite:///{base / 'shoal.db'}", secret_key="fuzz",
+                        plain_http=True)  # driven in-process over http (ASGI)
     asyncio.run(_seed(cfg))
     app = create_app(build_context(cfg), with_web=False)
     return schemathesis.openapi.from_asgi("/api/openapi.json", app)

@@ -2,8 +2,8 @@
 
 ``world`` (one per test module, it takes a few seconds): kubesim (3 nodes) whose
 RBAC binds Shoal's impersonated groups (manager -> cluster-admin, developer ->
-edit, viewer -> view); a ``shoal server`` subprocess with a self-signed
-certificate; project ``alpha`` with mona (manager), dave (developer), vera
+edit, viewer -> view); a ``shoal server`` subprocess with no TLS settings
+(HTTPS with its generated CA, the default); project ``alpha`` with mona (manager), dave (developer), vera
 (viewer), project ``beta`` with eve (manager); the kubesim cluster imported into
 alpha through the API. ``kubectl`` runs the real kubectl 1.37 with a
 kubeconfig issued by Shoal for the named user and its own HOME per test.
@@ -37,11 +37,11 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class TlsShoal(ShoalProcess):
-    """``shoal server`` in a subprocess serving HTTPS with a self-signed certificate."""
+    """``shoal server`` in a subprocess with no TLS settings: HTTPS with the CA it generates (the default)."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         super().__init__(data_dir, {
-            "SHOAL_TLS_SELF_SIGNED": "true", "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "true",
+            "SHOAL_ADMIN_TOKEN": ADMIN_TOKEN, "SHOAL_LOG_JSON": "true",
             "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_CLUSTER_HEALTH_ENABLED": "false",
             "SHOAL_GATEWAY__AUDIT_FLUSH_SECONDS": "0.2", **(env or {})}, scheme="https")
 

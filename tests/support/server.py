@@ -23,8 +23,9 @@ def free_port() -> int:
 class ShoalProcess:
     """``shoal server`` in a subprocess; ``stop()`` ends it and returns its output.
 
-    ``scheme="https"`` with ``SHOAL_TLS_SELF_SIGNED=true`` in ``env`` serves HTTPS; readiness is then
-    checked against the CA the server writes into its data dir (:attr:`ca`).
+    ``scheme="https"``: the default ``shoal server`` (no TLS settings: HTTPS with the CA it generates
+    into its data dir); readiness is then checked against that CA (:attr:`ca`). ``scheme="http"``: the
+    explicit plain-HTTP mode (``SHOAL_PLAIN_HTTP=true``), for tests whose clients talk plain HTTP.
     """
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, *, scheme: str = "http") -> None:
@@ -36,6 +37,7 @@ class ShoalProcess:
             "SHOAL_DATA_DIR": str(data_dir),
             "SHOAL_LISTEN": f"127.0.0.1:{self.port}",
             "SHOAL_LOG_JSON": "true",
+            **({"SHOAL_PLAIN_HTTP": "true"} if scheme == "http" else {}),
             **(env or {}),
         }
         self.log = data_dir.parent / f"server-{self.port}.log"

@@ -27,6 +27,7 @@ def server_url(tmp_path: Path) -> Iterator[str]:
     env = {**os.environ, "SHOAL_DATA_DIR": str(tmp_path / "data"), "SHOAL_LISTEN": f"127.0.0.1:{port}",
            "SHOAL_ADMIN_PASSWORD": ADMIN_PASSWORD, "SHOAL_SECRET_KEY": "browser-test-secret",
            "SHOAL_LOG_JSON": "false", "SHOAL_LOG_LEVEL": "WARNING", "SHOAL_DATABASE_URL": "",
+           "SHOAL_PLAIN_HTTP": "true",
            "SHOAL_DEMO": "true"}
     log = tmp_path / "server.log"
     with log.open("wb") as out:

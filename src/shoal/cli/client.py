@@ -4,6 +4,12 @@ Credentials come from ``SHOAL_URL`` + ``SHOAL_TOKEN`` or from the file written b
 ``shoal login`` (``$SHOAL_CONFIG`` or ``~/.config/shoal/config.json``, mode 0600).
 Problem responses become a red message with the server's hint and exit code 1.
 
+TLS trust (:func:`tls_verify`, the one place that decides it): ``--ca``/``SHOAL_CA`` (or the CA
+saved by ``shoal login --ca``); else, for a server on this machine (loopback), the CA a Shoal
+server generates into its data dir (``$SHOAL_DATA_DIR``, ``./data``, ``./data/demo``) on top of
+the usual ones; else the system's trust store (httpx honours ``SSL_CERT_FILE``). A certificate
+that does not verify ends the command with the file to trust, not a traceback.
+
 Start-up matters (every command is a new process), so this module imports
 neither httpx nor rich at the top: httpx is imported by the first request,
 rich only by the commands that draw with it (``out`` is a lazy console).
@@ -13,17 +19,20 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 
 if TYPE_CHECKING:
+    import httpx
     from rich.console import Console
 
-__all__ = ["ApiClient", "config_path", "fail", "output_json", "save_config"]
+__all__ = ["ApiClient", "config_path", "fail", "local_cas", "output_json", "save_config", "send", "tls_verify"]
 
 
 class LazyConsole:
@@ -56,13 +65,14 @@ def config_path() -> Path:
     return base / "shoal" / "config.json"
 
 
-def save_config(url: str, token: str, username: str) -> Path:
+def save_config(url: str, token: str, username: str, ca: str = "") -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"url": url.rstrip("/"), "token": token, "username": username}, handle)
+        json.dump({"url": url.rstrip("/"), "token": token, "username": username,
+                   **({"ca": str(Path(ca).resolve())} if ca else {})}, handle)
     return path
 
 
@@ -131,14 +141,87 @@ def _httpx() -> ModuleType:
     return httpx
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def local_cas() -> list[Path]:
+    """The CAs that Shoal servers on this machine generated (``<data dir>/tls/ca.crt``), most specific first."""
+    dirs = [os.environ.get("SHOAL_DATA_DIR", ""), "data", "data/demo"]
+    found: list[Path] = []
+    for directory in filter(None, dirs):
+        ca = Path(directory) / "tls" / "ca.crt"
+        if ca.is_file() and ca.resolve() not in found:
+            found.append(ca.resolve())
+    return found
+
+
+def _t(key: str, **params: Any) -> str:
+    from shoal.core.i18n import translate  # only on an error path: the CLI's start-up stays light
+
+    return translate(key, language(), **params)
+
+
+def tls_verify(url: str, ca: str = "") -> ssl.SSLContext | bool:
+    """What the CLI trusts for ``url`` (see the module docstring); the only place the HTTP client's TLS is set."""
+    ca = ca or os.environ.get("SHOAL_CA", "")
+    if ca:
+        try:
+            return ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError) as e:
+            fail(_t("error.cli_ca_missing", path=ca, detail=getattr(e, "strerror", None) or str(e)),
+                 _t("hint.cli_ca_missing"))
+    split = urlsplit(url)
+    if split.scheme != "https" or (split.hostname or "") not in _LOOPBACK:
+        return True
+    cas = local_cas()
+    if not cas:
+        return True
+    # what httpx would trust (SSL_CERT_FILE/SSL_CERT_DIR are often set machine-wide), plus the local CAs
+    context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None,
+                                         capath=os.environ.get("SSL_CERT_DIR") or None)
+    for ca_file in cas:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+def _untrusted(error: httpx.HTTPError) -> ssl.SSLCertVerificationError | None:
+    """The certificate-verification failure behind ``error``, if that is what it is."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def send(method: str, url: str, *, ca: str = "", **kwargs: Any) -> httpx.Response:
+    """One request with the CLI's TLS trust; an unreachable or untrusted server ends the command with a hint."""
+    httpx_ = _httpx()
+    base = urlsplit(url)
+    origin = f"{base.scheme}://{base.netloc}"
+    try:
+        response: httpx.Response = httpx_.request(method, url, timeout=60, verify=tls_verify(url, ca), **kwargs)
+        return response
+    except httpx_.HTTPError as e:
+        untrusted = _untrusted(e)
+        if untrusted is not None:
+            cas = local_cas()
+            found = _t("hint.cli_tls_found", path=cas[0]) if cas else ""
+            fail(_t("error.cli_tls_untrusted", url=origin, detail=untrusted.verify_message or untrusted.reason),
+                 _t("hint.cli_tls_untrusted", found=found))
+        fail(f"Cannot reach {origin}: {e}", "Check the URL and that the server is running.")
+
+
 class ApiClient:
-    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+    def __init__(self, url: str | None = None, token: str | None = None, ca: str = "") -> None:
         stored: dict[str, str] = {}
         path = config_path()
         if path.exists():
             stored = json.loads(path.read_text())
         self.url = (url or os.environ.get("SHOAL_URL") or stored.get("url") or "").rstrip("/")
         self.token = token if token is not None else (os.environ.get("SHOAL_TOKEN") or stored.get("token") or "")
+        # --ca of this command, else SHOAL_CA (read in tls_verify), else the CA saved with this server's login
+        self.ca = ca or ("" if os.environ.get("SHOAL_CA") or self.url != stored.get("url") else stored.get("ca", ""))
         if not self.url:
             fail("No Shoal server configured.", "Run 'shoal login --url URL' or set SHOAL_URL and SHOAL_TOKEN.")
 
@@ -146,14 +229,10 @@ class ApiClient:
         return f"ApiClient(url={self.url!r}, token=<hidden>)"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        httpx = _httpx()
         headers = {"Accept-Language": language(), "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            resp = httpx.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
-        except httpx.HTTPError as e:
-            fail(f"Cannot reach {self.url}: {e}", "Check the URL and that the server is running.")
+        resp = send(method, self.url + path, ca=self.ca, headers=headers, **kwargs)
         if resp.status_code == 204:
             return None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -40,18 +41,20 @@ def read_password(from_stdin: bool, prompt: str = "Password") -> str:
 
 
 def login(
-    url: str = typer.Option(..., "--url", help="Shoal server URL, e.g. http://127.0.0.1:8080"),
+    url: str = typer.Option(..., "--url", help="Shoal server URL, e.g. https://127.0.0.1:8080"),
     username: str = typer.Option(None, "--username", "-u", help="Username (prompted if omitted)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
     expires: str = typer.Option("30d", "--expires", help="Token lifetime: 12h, 30d, 1y or never"),
+    ca: str = typer.Option("", "--ca", help="PEM CA to trust for this server (saved with the token); default: "
+                                            "SHOAL_CA, a local server's <data dir>/tls/ca.crt, the system's CAs"),
 ) -> None:
     """Log in and store an API token in your config file (mode 0600)."""
     username = username or typer.prompt("Username")
     password = read_password(password_stdin)
-    client = ApiClient(url=url, token="")
+    client = ApiClient(url=url, token="", ca=ca)
     body = client.post("/api/v1/auth/token", {"username": username, "password": password, "name": "cli",
                                               "expires": expires})
-    path = save_config(url, body["token"], username)
+    path = save_config(url, body["token"], username, ca or os.environ.get("SHOAL_CA", ""))
     typer.echo(f"Logged in to {url} as {username}; token saved to {path}")
 
 

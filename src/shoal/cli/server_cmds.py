@@ -43,6 +43,13 @@ def server() -> None:
     ctx, created = asyncio.run(prepare(settings))
     announce(settings, created)
     print(f"Shoal is listening on {settings.base_url}  (data dir: {settings.data_dir.resolve()})", flush=True)
+    if settings.tls_generated:
+        from shoal.gateway.tls import tls_files
+
+        files = tls_files(settings)  # made here on first start (serve() finds them); kubeconfigs embed the CA
+        if files is not None and files.ca is not None:
+            print(f"HTTPS with a certificate from Shoal's own CA {files.ca.resolve()}: trust it in browsers "
+                  f"(kubeconfigs embed it; 'shoal login --ca {files.ca.resolve()}' elsewhere)", flush=True)
     serve(settings, ctx)
 
 

@@ -253,10 +253,12 @@ class ConsoleManager:
         if self.settings.gateway_url:
             return self.settings.gateway_url.rstrip("/"), ca_pem(settings)
         host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        if settings.tls_self_signed:
-            return f"https://{'127.0.0.1' if host == 'localhost' else host}:{settings.port}", ca_pem(settings)
+        if settings.tls_generated:  # the default: straight to the listen address, whose SANs it is made for
+            host = "127.0.0.1" if host == "localhost" else f"[{host}]" if ":" in host else host
+            return f"https://{host}:{settings.port}", ca_pem(settings)
         if settings.tls_enabled:
             return settings.base_url, ca_pem(settings)
+        # SHOAL_PLAIN_HTTP: kubectl sends no token over plain HTTP, so a loopback TLS relay goes in between.
         async with self._relay_lock:
             if self._relay is None:
                 relay = TlsRelay(host, settings.port)

@@ -179,12 +179,18 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="URL users reach the server at (for kubeconfigs, links).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Emit logs as JSON lines.")
-    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
-    tls_cert: str = Field("", description="PEM certificate (chain) to serve HTTPS with; kubectl needs HTTPS.")
+    cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure; default: whenever users reach Shoal over HTTPS (an "
+                          "https public_url, or TLS on and no public_url).")
+    # -- HTTPS by default (issue 15) ---
+    tls_cert: str = Field(
+        "", description="PEM certificate (chain) to serve HTTPS with. Unset: Shoal generates a private CA and a "
+                        "server certificate into <data_dir>/tls on first start and serves HTTPS with them.")
     tls_key: str = Field("", description="PEM private key of tls_cert.")
     tls_ca: str = Field("", description="PEM CA that signed tls_cert, embedded in per-user kubeconfigs.")
-    tls_self_signed: bool = Field(
-        False, description="Serve HTTPS with a CA and certificate generated into <data_dir>/tls on first start.")
+    plain_http: bool = Field(
+        False, description="Serve plain HTTP instead of HTTPS. Only behind a TLS-terminating proxy, with "
+                           "public_url set to its https:// address: kubectl never sends a token over plain HTTP.")
     event_loop: str = Field("uvloop", description="'uvloop' (faster; when installed) or 'asyncio'.")
     # -- security: demo-only features, metrics (issue 13) ---
     demo: bool = Field(
@@ -228,6 +234,16 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'shoal.db').resolve()}"
 
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        """Refuse contradicting TLS settings before anything starts (plain HTTP is never a silent fallback)."""
+        if self.plain_http and (self.tls_cert or self.tls_key):
+            raise ValueError("SHOAL_PLAIN_HTTP=true turns HTTPS off, but SHOAL_TLS_CERT/SHOAL_TLS_KEY name a "
+                             "certificate: set only one of them")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("SHOAL_TLS_KEY is set without SHOAL_TLS_CERT")
+        return self
+
     @property
     def base_url(self) -> str:
         scheme = "https" if self.tls_enabled else "http"
@@ -235,7 +251,25 @@ class Settings(BaseSettings):
 
     @property
     def tls_enabled(self) -> bool:
-        return self.tls_self_signed or bool(self.tls_cert)
+        """Does this server speak HTTPS itself (the default; only SHOAL_PLAIN_HTTP turns it off)?"""
+        return not self.plain_http
+
+    @property
+    def tls_generated(self) -> bool:
+        """HTTPS with the CA and certificate Shoal generates into <data_dir>/tls (no SHOAL_TLS_CERT)."""
+        return self.tls_enabled and not self.tls_cert
+
+    @property
+    def users_on_https(self) -> bool:
+        """Do users reach Shoal over HTTPS (the public URL's scheme, else whether this server serves TLS)?"""
+        if self.public_url:
+            return urlsplit(self.public_url).scheme.lower() == "https"
+        return self.tls_enabled
+
+    @property
+    def secure_cookies(self) -> bool:
+        """The session cookie's Secure flag: SHOAL_COOKIE_SECURE when set, else :attr:`users_on_https`."""
+        return self.users_on_https if self.cookie_secure is None else self.cookie_secure
 
 
 def _write_private(path: Path, text: str) -> None:

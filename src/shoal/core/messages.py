@@ -886,12 +886,32 @@ MESSAGES.update({
     "ui.kubeconfig.expired": ("Expired", "已过期"),
     "ui.kubeconfig.none": ("You have not downloaded a kubeconfig for this cluster yet.",
                            "您还没有下载过该集群的 kubeconfig。"),
-    "ui.kubeconfig.plain_http": ("This server speaks plain HTTP: kubectl will not send the token. Serve HTTPS "
-                                 "(SHOAL_TLS_CERT or SHOAL_TLS_SELF_SIGNED) or set SHOAL_PUBLIC_URL to an HTTPS address.",
-                                 "当前服务使用明文 HTTP：kubectl 不会发送令牌。请启用 HTTPS（SHOAL_TLS_CERT 或 "
-                                 "SHOAL_TLS_SELF_SIGNED），或将 SHOAL_PUBLIC_URL 设为 HTTPS 地址。"),
+    "ui.kubeconfig.plain_http": ("This server speaks plain HTTP (SHOAL_PLAIN_HTTP=true): kubectl will not send the "
+                                 "token. Unset SHOAL_PLAIN_HTTP (HTTPS is the default) or set SHOAL_PUBLIC_URL to "
+                                 "the HTTPS address of the proxy in front of Shoal.",
+                                 "当前服务使用明文 HTTP（SHOAL_PLAIN_HTTP=true）：kubectl 不会发送令牌。请去掉 "
+                                 "SHOAL_PLAIN_HTTP（默认即 HTTPS），或将 SHOAL_PUBLIC_URL 设为 Shoal 前置代理的 HTTPS 地址。"),
     "ui.flash.kubeconfig_revoked": ("Token #{id} revoked: its kubeconfig no longer works.",
                                     "令牌 #{id} 已吊销：对应的 kubeconfig 已失效。"),
+})
+
+# -- HTTPS by default: certificate expiry, the CLI's trust (issue 15) -------------------
+MESSAGES.update({
+    "ui.tls.expiring": ("The server certificate expires on {date} ({days} days left). Renew {path}, or browsers, "
+                        "kubectl and the CLI will refuse Shoal. A certificate Shoal generated is renewed on the next "
+                        "start.",
+                        "服务器证书将于 {date} 过期（剩余 {days} 天）。请更新 {path}，否则浏览器、kubectl 和命令行都将"
+                        "拒绝连接 Shoal。Shoal 自动生成的证书会在下次启动时自动续期。"),
+    "error.cli_tls_untrusted": ("The certificate of {url} is not trusted: {detail}.",
+                                "{url} 的证书不受信任：{detail}。"),
+    "hint.cli_tls_untrusted": ("Trust the CA that signed it: pass --ca FILE to 'shoal login' or set SHOAL_CA=FILE "
+                               "(or SSL_CERT_FILE=FILE). A Shoal server with its generated certificate keeps the CA "
+                               "in <data dir>/tls/ca.crt{found}.",
+                               "请信任签发该证书的 CA：对 'shoal login' 使用 --ca FILE，或设置 SHOAL_CA=FILE（或 "
+                               "SSL_CERT_FILE=FILE）。使用自动生成证书的 Shoal 服务器，其 CA 位于 <数据目录>/tls/ca.crt{found}。"),
+    "hint.cli_tls_found": (", e.g. SHOAL_CA={path}", "，例如 SHOAL_CA={path}"),
+    "error.cli_ca_missing": ("The CA file {path} cannot be read: {detail}.", "无法读取 CA 文件 {path}：{detail}。"),
+    "hint.cli_ca_missing": ("Check the path given by --ca or SHOAL_CA.", "请检查 --ca 或 SHOAL_CA 指定的路径。"),
 })
 
 # -- security: gateway paths and upgrades (issue 13) ------------------------------------

@@ -15,7 +15,7 @@ Modules
     ``audit``        batched, sampled audit of every proxied request
     ``proxy``        the plain ASGI application (HTTP streaming and websocket relay)
     ``kubeconfig``   the per-user kubeconfig pointing at the gateway
-    ``tls``          the self-signed CA and certificate of ``SHOAL_TLS_SELF_SIGNED``
+    ``tls``          the generated CA and certificate HTTPS uses by default; certificate expiry
     ``models``       per-cluster gateway settings (impersonation)
 
 Nothing here imports HTTP types at package import time, so ``store.metadata``

@@ -2,21 +2,28 @@
 
 Who calls it: ``shoal.server.serve`` (which files to hand uvicorn) and the
 kubeconfig builder (which CA to embed). kubectl sends bearer tokens only over
-HTTPS, so the gateway is useless to it on plain HTTP. Two ways to get HTTPS:
+HTTPS, so the gateway is useless to it on plain HTTP. HTTPS is the default:
 
 * ``SHOAL_TLS_CERT`` / ``SHOAL_TLS_KEY`` (and ``SHOAL_TLS_CA`` when a private CA
   signed the certificate): the operator's own files;
-* ``SHOAL_TLS_SELF_SIGNED=true``: on first start a CA and a server certificate
-  (EC P-256; for ``127.0.0.1``, ``localhost``, the listen host and the host of
-  ``SHOAL_PUBLIC_URL``) are written to ``<data_dir>/tls/``; kubeconfigs embed the
-  CA, so kubectl verifies the server without any system trust store change. The
-  server certificate is re-issued (same CA) when the host names change or it is
-  within 30 days of expiry.
+* otherwise (the default): on first start a CA and a server certificate
+  (EC P-256; for ``127.0.0.1``, ``localhost``, ``::1``, the listen host and the host
+  of ``SHOAL_PUBLIC_URL``) are written to ``<data_dir>/tls/``; kubeconfigs and
+  console sessions embed the CA, so kubectl verifies the server without any
+  system trust store change. The server certificate is re-issued (same CA, so
+  kubeconfigs already handed out keep working) when the host names change or
+  it is within 30 days of expiry;
+* ``SHOAL_PLAIN_HTTP=true``: no TLS at all (behind a TLS-terminating proxy).
+
+:func:`expiry_warning` tells the log, ``/readyz`` and the admins' UI banner when
+the served certificate expires within those 30 days (an operator's own
+certificate is never renewed by Shoal).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +36,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from shoal.core.config import Settings, write_private
 
-__all__ = ["TlsFiles", "ca_pem", "tls_files"]
+__all__ = ["WARN_BEFORE", "TlsFiles", "ca_pem", "certificate_expiry", "expiry_warning", "tls_files"]
 
-_RENEW_BEFORE = datetime.timedelta(days=30)
+WARN_BEFORE = datetime.timedelta(days=30)
+_RENEW_BEFORE = WARN_BEFORE
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def tls_files(settings: Settings) -> TlsFiles | None:
     if settings.tls_cert:
         return TlsFiles(Path(settings.tls_cert), Path(settings.tls_key or settings.tls_cert),
                         Path(settings.tls_ca) if settings.tls_ca else None)
-    if not settings.tls_self_signed:
+    if not settings.tls_enabled:
         return None
     directory = settings.data_dir / "tls"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -133,7 +141,32 @@ def ca_pem(settings: Settings) -> str | None:
     """The CA a kubeconfig should trust for this server, or None (a publicly trusted certificate, or HTTP)."""
     if settings.tls_cert:
         return Path(settings.tls_ca).read_text() if settings.tls_ca else None
-    if settings.tls_self_signed:
+    if settings.tls_generated:
         files = tls_files(settings)
         return files.ca.read_text() if files is not None and files.ca is not None else None
     return None
+
+
+def certificate_expiry(settings: Settings) -> datetime.datetime | None:
+    """When the certificate this server serves expires (None: plain HTTP, or no readable certificate yet)."""
+    if not settings.tls_enabled:
+        return None
+    path = Path(settings.tls_cert) if settings.tls_cert else settings.data_dir / "tls" / "server.crt"
+    try:
+        return _not_after(path, path.stat().st_mtime_ns)
+    except (OSError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _not_after(path: Path, _mtime_ns: int) -> datetime.datetime:
+    """A certificate file's expiry, parsed once per version of the file (``/readyz`` asks on every probe)."""
+    return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
+
+
+def expiry_warning(settings: Settings, now: datetime.datetime | None = None) -> datetime.datetime | None:
+    """The served certificate's expiry when it falls within :data:`WARN_BEFORE` (or has passed), else None."""
+    expires = certificate_expiry(settings)
+    if expires is None:
+        return None
+    return expires if expires - (now or datetime.datetime.now(datetime.UTC)) < WARN_BEFORE else None

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +25,7 @@ from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, sele
 from shoal.api.deps import SESSION_COOKIE, csrf_token_for
 from shoal.api.problems import language_of
 from shoal.core.i18n import LANGUAGES, translate
+from shoal.gateway.tls import expiry_warning
 from shoal.iam.authz import Action, Principal, can
 from shoal.web import nav
 
@@ -161,7 +162,22 @@ def page_context(request: Request, principal: Principal | None) -> dict[str, Any
         "path": path,
         "full_path": path + (f"?{request.url.query}" if request.url.query else ""),
         "flash": _read_flash(request, lang),
+        "tls_warning": _tls_warning(request, principal, lang),
     }
+
+
+def _tls_warning(request: Request, principal: Principal | None, lang: str) -> str:
+    """For admins only: the banner text when the served certificate expires within 30 days (else empty)."""
+    ctx = getattr(request.app.state, "ctx", None)
+    if principal is None or not principal.is_admin or ctx is None:
+        return ""
+    expires = expiry_warning(ctx.settings)
+    if expires is None:
+        return ""
+    settings = ctx.settings
+    days = max(0, (expires - datetime.now(UTC)).days)
+    return translate("ui.tls.expiring", lang, date=expires.strftime("%Y-%m-%d %H:%M UTC"), days=days,
+                     path=settings.tls_cert or str(settings.data_dir / "tls" / "server.crt"))
 
 
 def render(request: Request, name: str, context: Mapping[str, Any] | None = None, *, status: int = 200,

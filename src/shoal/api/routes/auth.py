@@ -42,9 +42,9 @@ async def login(body: LoginBody, request: Request, response: Response, ctx: CtxD
     csrf = csrf_token_for(ctx.settings.secret_key, token)
     max_age = ctx.settings.auth.session_hours * 3600
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=ctx.settings.cookie_secure)
+                        secure=ctx.settings.secure_cookies)
     response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax",
-                        secure=ctx.settings.cookie_secure)
+                        secure=ctx.settings.secure_cookies)
     return Me(username=user.username, is_admin=user.is_admin, roles=dict(principal.roles), csrf_token=csrf)
 
 

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shoal.api.deps import CtxDep
 from shoal.core.errors import PermissionDenied, Unauthenticated
 from shoal.core.security import tokens_equal
+from shoal.gateway.tls import expiry_warning
 
 router = APIRouter(tags=["operations"])
 
@@ -30,12 +31,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="The database is reachable", responses={503: {"description": "not ready"}})
 async def readyz(ctx: CtxDep, response: Response) -> dict[str, str]:
+    """Ready when the database answers; ``certificate`` says ``expires <time>`` within 30 days of the served
+    certificate's end (still ready: a warning for monitoring, public anyway in the TLS handshake)."""
+    expires = expiry_warning(ctx.settings)
+    certificate = {"certificate": f"expires {expires.isoformat()}"} if expires is not None else {}
     try:
         await ctx.db.ping()
     except Exception as e:  # any driver error means "not ready"; the type is reported, not hidden
         response.status_code = 503
-        return {"status": "unavailable", "database": type(e).__name__}
-    return {"status": "ok", "database": "ok"}
+        return {"status": "unavailable", "database": type(e).__name__, **certificate}
+    return {"status": "ok", "database": "ok", **certificate}
 
 
 def check_metrics_token(configured: str, authorization: str) -> None:

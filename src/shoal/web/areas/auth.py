@@ -110,9 +110,9 @@ async def login(
     if chosen:
         response.set_cookie(LANG_COOKIE, chosen, max_age=ONE_YEAR, httponly=False, samesite="lax")
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=ctx.settings.cookie_secure)
+                        secure=ctx.settings.secure_cookies)
     response.set_cookie(CSRF_COOKIE, csrf_token_for(ctx.settings.secret_key, token), max_age=max_age,
-                        httponly=False, samesite="lax", secure=ctx.settings.cookie_secure)
+                        httponly=False, samesite="lax", secure=ctx.settings.secure_cookies)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
